@@ -1,0 +1,127 @@
+"""Assignment writes. Policies call these inside their own units of work.
+
+Notifications go out through `transaction.on_commit`, so a rolled-back unit sends nothing.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from assignments.models import (
+    ActionType,
+    AssignmentConfiguration,
+    AssignmentState,
+    LearnerContentAssignment,
+    LearnerContentAssignmentAction,
+)
+
+
+def record_action(
+    assignment: LearnerContentAssignment, action_type: str, *, error_reason: str = "", note: str = ""
+) -> LearnerContentAssignmentAction:
+    return LearnerContentAssignmentAction.objects.create(
+        assignment=assignment,
+        action_type=action_type,
+        completed_at=timezone.now(),
+        error_reason=error_reason,
+        note=note,
+    )
+
+
+def _notify_allocated(assignment: LearnerContentAssignment) -> None:
+    def send() -> None:
+        send_mail(
+            subject="You have been assigned a course",
+            message=f"Your organisation has assigned you {assignment.content_title or assignment.content_key}.",
+            from_email=None,
+            recipient_list=[assignment.learner_email],
+        )
+        record_action(assignment, ActionType.NOTIFIED)
+
+    transaction.on_commit(send)
+
+
+def allocate(
+    *,
+    configuration: AssignmentConfiguration,
+    learner_email: str,
+    lms_user_id: int | None,
+    content_key: str,
+    content_title: str,
+    price_cents: int,
+    notify: bool = True,
+) -> tuple[LearnerContentAssignment, str]:
+    """Create or re-allocate one assignment. Returns (assignment, "created" | "updated" | "no_change").
+
+    Budget checks belong to the caller (policies), which holds the subsidy and policy locks.
+    """
+    assignment = (
+        LearnerContentAssignment.objects.select_for_update()
+        .filter(
+            assignment_configuration=configuration,
+            learner_email__iexact=learner_email,
+            content_key=content_key,
+        )
+        .first()
+    )
+    if assignment is None:
+        assignment = LearnerContentAssignment.objects.create(
+            assignment_configuration=configuration,
+            learner_email=learner_email,
+            lms_user_id=lms_user_id,
+            content_key=content_key,
+            content_title=content_title,
+            content_quantity=-price_cents,
+        )
+        outcome = "created"
+    elif assignment.state in (AssignmentState.ALLOCATED, AssignmentState.ACCEPTED) and (
+        assignment.content_quantity == -price_cents
+    ):
+        if lms_user_id and assignment.lms_user_id != lms_user_id:
+            assignment.lms_user_id = lms_user_id
+            assignment.save(update_fields=["lms_user_id", "modified"])
+        return assignment, "no_change"
+    elif assignment.state == AssignmentState.ACCEPTED:
+        return assignment, "no_change"
+    else:
+        assignment.state = AssignmentState.ALLOCATED
+        assignment.content_quantity = -price_cents
+        assignment.lms_user_id = lms_user_id or assignment.lms_user_id
+        assignment.transaction_uuid = None
+        assignment.save()
+        outcome = "updated"
+    record_action(assignment, ActionType.ALLOCATED)
+    if notify:
+        _notify_allocated(assignment)
+    return assignment, outcome
+
+
+def lock_assignment(assignment_uuid: UUID) -> LearnerContentAssignment:
+    return LearnerContentAssignment.objects.select_for_update().get(pk=assignment_uuid)
+
+
+def mark_redeemed(assignment: LearnerContentAssignment, *, transaction_uuid: UUID, lms_user_id: int) -> None:
+    assignment.state = AssignmentState.ACCEPTED
+    assignment.transaction_uuid = transaction_uuid
+    assignment.lms_user_id = lms_user_id
+    assignment.save(update_fields=["state", "transaction_uuid", "lms_user_id", "modified"])
+    record_action(assignment, ActionType.REDEEMED)
+
+
+def mark_reversed(*, transaction_uuid: UUID) -> None:
+    for assignment in LearnerContentAssignment.objects.filter(transaction_uuid=transaction_uuid):
+        assignment.state = AssignmentState.REVERSED
+        assignment.save(update_fields=["state", "modified"])
+        record_action(assignment, ActionType.REVERSED)
+
+
+def cancel(assignment: LearnerContentAssignment) -> None:
+    if assignment.state != AssignmentState.ALLOCATED:
+        return
+    assignment.state = AssignmentState.CANCELLED
+    assignment.save(update_fields=["state", "modified"])
+    record_action(assignment, ActionType.CANCELLED)

@@ -1,0 +1,44 @@
+"""Bounded waits for row locks.
+
+Every unit of work that locks rows calls `bound_lock_wait()` first, inside its transaction. On
+PostgreSQL that sets `lock_timeout` for the transaction; on SQLite (IMMEDIATE transactions, a single
+writer at a time) the connection's busy timeout already bounds the wait. `lock_errors_as_domain()`
+turns the database's "could not get the lock" errors into `LockWaitTimeout`, a retryable domain error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import OperationalError, connection
+
+from common.errors import LockWaitTimeout
+
+_LOCK_MESSAGES = ("lock timeout", "database is locked", "could not obtain lock", "lock_timeout")
+
+
+def bound_lock_wait() -> None:
+    """Limit how long this transaction waits for any row lock (PostgreSQL only)."""
+    if connection.vendor == "postgresql":
+        millis = int(settings.LOCK_WAIT_TIMEOUT_SECONDS * 1000)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = {millis}")
+
+
+def is_lock_wait_error(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, OperationalError) and any(m in text for m in _LOCK_MESSAGES)
+
+
+@contextmanager
+def lock_errors_as_domain() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as error:
+        if is_lock_wait_error(error):
+            raise LockWaitTimeout(
+                "Another redemption is holding the records this one needs; nothing was changed. Try again in a moment.",
+            ) from error
+        raise

@@ -1,0 +1,5 @@
+from common.errors import NotFound
+
+
+class LearnerNotFound(NotFound):
+    reason = "learner_not_found"

@@ -1,0 +1,172 @@
+"""`can_redeem`: the one place that decides whether a learner may redeem content under a policy.
+
+Read-only. The redemption unit (services.py) calls the same `evaluate` while holding its locks, so the
+admin's "check redeemability", the API's can-redeem and the real redemption can never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from django.utils import timezone
+
+from assignments.models import LearnerContentAssignment
+from catalog.models import CourseRun
+from catalog.selectors import catalog_contains_run
+from customers.models import EnterpriseCustomerUser
+from customers.selectors import learner_link
+from policies import reasons
+from policies.models import SubsidyAccessPolicy
+from subsidies import selectors as ledger
+
+
+@dataclass
+class RedemptionContext:
+    """Everything one decision needs, read once."""
+
+    policy: SubsidyAccessPolicy
+    lms_user_id: int
+    content_key: str
+    run: CourseRun | None
+    link: EnterpriseCustomerUser | None
+    forced: bool = False
+    price_override_cents: int | None = None
+    now: dt.datetime = field(default_factory=timezone.now)
+    assignment: LearnerContentAssignment | None = None
+    will_allocate: bool = False
+
+    @cached_property
+    def price_cents(self) -> int:
+        if self.price_override_cents is not None:
+            return self.price_override_cents
+        return self.policy.strategy.price_cents(self)
+
+    @cached_property
+    def balance_cents(self) -> int:
+        return ledger.balance_cents(self.policy.subsidy_id)
+
+    @cached_property
+    def policy_spend(self) -> dict[str, int]:
+        return ledger.policy_spend(self.policy.pk)
+
+    @cached_property
+    def learner_spend(self) -> dict[str, int]:
+        return ledger.policy_spend(self.policy.pk, lms_user_id=self.lms_user_id)
+
+    @property
+    def deadline_applies(self) -> bool:
+        return not self.forced and not self.policy.is_late_redemption_allowed(self.now)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    can_redeem: bool
+    reason: str | None
+    user_message: str | None
+    price_cents: int | None
+    balance_cents: int | None = None
+    policy_spent_cents: int | None = None
+    policy_spend_available_cents: int | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def build_context(
+    policy: SubsidyAccessPolicy,
+    *,
+    lms_user_id: int,
+    content_key: str,
+    forced: bool = False,
+    price_cents: int | None = None,
+    link: EnterpriseCustomerUser | None = None,
+    now: dt.datetime | None = None,
+) -> RedemptionContext:
+    run = CourseRun.objects.select_related("course").filter(key=content_key).first()
+    if link is None:
+        link = learner_link(customer=policy.customer_id, lms_user_id=lms_user_id)
+    ctx = RedemptionContext(
+        policy=policy,
+        lms_user_id=lms_user_id,
+        content_key=content_key,
+        run=run,
+        link=link,
+        forced=forced,
+        price_override_cents=price_cents,
+        now=now or timezone.now(),
+    )
+    if run is not None:
+        policy.strategy.load(ctx)
+    return ctx
+
+
+def _refuse(ctx: RedemptionContext, reason: str, detail: str = "", **numbers) -> Verdict:
+    return Verdict(
+        can_redeem=False,
+        reason=reason,
+        user_message=reasons.user_message(reason),
+        price_cents=ctx.price_cents if ctx.run is not None else None,
+        detail=detail,
+        **numbers,
+    )
+
+
+def evaluate(ctx: RedemptionContext) -> Verdict:
+    """DOMAIN.md's checks, in its order. The first failing check gives the reason."""
+    policy = ctx.policy
+    if not policy.active or policy.retired or policy.is_deleted:
+        return _refuse(ctx, reasons.POLICY_EXPIRED)
+    if ctx.link is None or not ctx.link.active:
+        return _refuse(ctx, reasons.LEARNER_NOT_IN_ENTERPRISE)
+    group_ids = {g.pk for g in policy.groups.all()}
+    if group_ids and not ctx.link.groups.filter(pk__in=group_ids).exists():
+        return _refuse(ctx, reasons.LEARNER_NOT_IN_ENTERPRISE_GROUP)
+    if ctx.run is None or not catalog_contains_run(policy.catalog_id, ctx.run):
+        return _refuse(ctx, reasons.CONTENT_NOT_IN_CATALOG)
+    if ctx.deadline_applies and ctx.run.is_past_enroll_by(ctx.now):
+        return _refuse(ctx, reasons.BEYOND_ENROLLMENT_DEADLINE)
+    if not policy.subsidy.is_active(ctx.now):
+        return _refuse(ctx, reasons.SUBSIDY_EXPIRED)
+    price = ctx.price_cents
+    balance = ctx.balance_cents
+    if price > balance:
+        return _refuse(ctx, reasons.NOT_ENOUGH_VALUE_IN_SUBSIDY, balance_cents=balance)
+    spent = ctx.policy_spend["spent_cents"]
+    available = None
+    if policy.spend_limit_cents is not None:
+        available = policy.spend_limit_cents - spent - policy.strategy.pending_spend_cents(ctx)
+        if price > available:
+            return _refuse(
+                ctx,
+                reasons.POLICY_SPEND_LIMIT_REACHED,
+                balance_cents=balance,
+                policy_spent_cents=spent,
+                policy_spend_available_cents=available,
+            )
+    learner_reason = policy.strategy.learner_reason(ctx)
+    numbers = {
+        "balance_cents": balance,
+        "policy_spent_cents": spent,
+        "policy_spend_available_cents": available,
+    }
+    if learner_reason is not None:
+        return _refuse(ctx, learner_reason, **numbers)
+    return Verdict(can_redeem=True, reason=None, user_message=None, price_cents=price, **numbers)
+
+
+def can_redeem(
+    policy: SubsidyAccessPolicy,
+    *,
+    lms_user_id: int,
+    content_key: str,
+    forced: bool = False,
+    price_cents: int | None = None,
+) -> Verdict:
+    """Whether `lms_user_id` may redeem `content_key` under `policy` now. Writes nothing."""
+    return evaluate(
+        build_context(policy, lms_user_id=lms_user_id, content_key=content_key, forced=forced, price_cents=price_cents)
+    )

@@ -1,0 +1,297 @@
+"""Policy writes, above all `redeem`: one redemption as one unit of work.
+
+Lock order (every unit that changes money takes its row locks in this order, so none can deadlock):
+
+    1. subsidy          (subsidies.services.lock_subsidy)  - the ledger's lock: balance
+    2. policy           (SubsidyAccessPolicy row)          - spend limit
+    3. learner link     (EnterpriseCustomerUser row)       - per-learner limits
+    4. assignment       (LearnerContentAssignment row)     - the learner's allocation
+
+A forced-redemption record, when there is one, is locked before all of these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from assignments import selectors as assignment_selectors
+from assignments import services as assignment_services
+from assignments.models import AssignmentConfiguration
+from catalog.models import CourseRun
+from catalog.selectors import catalog_contains_run
+from common.locking import bound_lock_wait, lock_errors_as_domain
+from customers.models import EnterpriseCustomerUser
+from fulfillment import services as fulfillment
+from fulfillment.backends import EnrollmentRequest
+from fulfillment.errors import FulfillmentError
+from policies import reasons
+from policies.errors import PolicyInvalid, RedemptionRefused
+from policies.models import PolicyType, SubsidyAccessPolicy
+from policies.redeemability import RedemptionContext, build_context, evaluate
+from subsidies import selectors as ledger_reads
+from subsidies import services as ledger
+from subsidies.models import Transaction, TransactionState
+
+
+@dataclass
+class Redemption:
+    transaction: Transaction
+    created: bool
+
+
+@dataclass
+class _Attempt:
+    idempotency_key: str = ""
+    price_cents: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    opened: bool = False
+
+
+def derive_idempotency_key(policy: SubsidyAccessPolicy, lms_user_id: int, content_key: str) -> str:
+    """Same request → same key; after a failed or reversed redemption of the same → a new key."""
+    settled = (
+        Transaction.objects.filter(
+            subsidy_access_policy_uuid=policy.pk, lms_user_id=lms_user_id, content_key=content_key
+        )
+        .filter(_failed_or_reversed())
+        .values_list("uuid", flat=True)
+    )
+    parts = [
+        str(policy.subsidy_id),
+        str(policy.pk),
+        str(lms_user_id),
+        content_key,
+        *sorted(map(str, settled)),
+    ]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return f"{policy.subsidy_id}-{digest}"
+
+
+def _failed_or_reversed() -> Q:
+    return Q(state=TransactionState.FAILED) | Q(reversal__isnull=False)
+
+
+def _lock_learner_link(policy: SubsidyAccessPolicy, lms_user_id: int) -> EnterpriseCustomerUser | None:
+    return (
+        EnterpriseCustomerUser.objects.select_for_update()
+        .filter(customer_id=policy.customer_id, lms_user_id=lms_user_id)
+        .first()
+    )
+
+
+def redeem(
+    *,
+    policy: SubsidyAccessPolicy,
+    lms_user_id: int,
+    content_key: str,
+    metadata: dict[str, Any] | None = None,
+    forced: bool = False,
+    price_cents: int | None = None,
+) -> Redemption:
+    """Redeem `content_key` for the learner under `policy`: checks, charge, enrollment, assignment update.
+
+    All of it commits together or not at all. A repeat returns the same transaction (`created=False`).
+    A fulfillment failure rolls the unit back and leaves a `failed` ledger entry (no money moves), so a
+    retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
+    """
+    attempt = _Attempt(metadata=dict(metadata or {}))
+    with transaction.atomic(), lock_errors_as_domain():
+        bound_lock_wait()
+        subsidy = ledger.lock_subsidy(policy.subsidy_id)
+        policy = SubsidyAccessPolicy.all_objects.select_for_update().get(pk=policy.pk)
+        policy.subsidy = subsidy
+        link = _lock_learner_link(policy, lms_user_id)
+        attempt.idempotency_key = derive_idempotency_key(policy, lms_user_id, content_key)
+        existing = Transaction.objects.filter(subsidy=subsidy, idempotency_key=attempt.idempotency_key).exclude(
+            state=TransactionState.FAILED
+        )
+        if existing_tx := existing.first():
+            return Redemption(transaction=existing_tx, created=False)
+        try:
+            with transaction.atomic():
+                ctx = build_context(
+                    policy,
+                    lms_user_id=lms_user_id,
+                    content_key=content_key,
+                    forced=forced,
+                    price_cents=price_cents,
+                    link=link,
+                )
+                return Redemption(transaction=_redeem_checked(ctx, attempt), created=True)
+        except FulfillmentError as error:
+            if not attempt.opened:
+                raise
+            failure = error
+            ledger.record_failed_redemption(
+                subsidy=subsidy,
+                idempotency_key=attempt.idempotency_key,
+                price_cents=attempt.price_cents,
+                lms_user_id=lms_user_id,
+                content_key=content_key,
+                policy_uuid=policy.pk,
+                metadata=attempt.metadata,
+                reason=error.reason,
+                message=error.message,
+            )
+    raise failure
+
+
+def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
+    policy = ctx.policy
+    if ctx.forced and ctx.run is not None and ctx.link is not None and ctx.link.active:
+        policy.strategy.prepare_forced(ctx)
+    verdict = evaluate(ctx)
+    if not verdict.can_redeem:
+        raise RedemptionRefused(verdict.reason, verdict=verdict)
+    metadata = attempt.metadata
+    if ctx.forced or policy.is_late_redemption_allowed(ctx.now):
+        metadata["allow_late_enrollment"] = True
+    request = EnrollmentRequest(
+        lms_user_id=ctx.lms_user_id,
+        run=ctx.run,
+        transaction_uuid=uuid.uuid4(),  # the ledger entry's uuid, known before it is written
+        data_sharing_consent_required=policy.customer.data_sharing_consent_required,
+        metadata=metadata,
+    )
+    fulfillment.check_enrollable(request)  # refuse before anything is charged
+    attempt.price_cents = verdict.price_cents
+    entry = ledger.open_redemption(
+        transaction_uuid=request.transaction_uuid,
+        subsidy=policy.subsidy,
+        idempotency_key=attempt.idempotency_key,
+        price_cents=verdict.price_cents,
+        lms_user_id=ctx.lms_user_id,
+        lms_user_email=ctx.link.email,
+        content_key=ctx.run.key,
+        parent_content_key=ctx.run.course.key,
+        content_title=ctx.run.course.title,
+        policy_uuid=policy.pk,
+        metadata=metadata,
+    )
+    attempt.opened = True
+    enrollment = fulfillment.enroll(request)
+    ledger.commit_redemption(entry, fulfillment_identifier=str(enrollment.pk))
+    policy.strategy.after_redeem(ctx, entry.uuid)
+    return entry
+
+
+def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None):
+    """Refund a redemption and unenroll the learner, as one unit. The way to undo a redemption."""
+    with transaction.atomic(), lock_errors_as_domain():
+        bound_lock_wait()
+        ledger.lock_subsidy(entry.subsidy_id)
+        entry = Transaction.objects.select_for_update().get(pk=entry.pk)
+        reversal = ledger.reverse(entry=entry, reason=reason, actor=actor)
+        fulfillment.unenroll(transaction_uuid=entry.uuid)
+        assignment_services.mark_reversed(transaction_uuid=entry.uuid)
+        return reversal
+
+
+def _full_clean(policy: SubsidyAccessPolicy) -> None:
+    try:
+        policy.full_clean(exclude=["assignment_configuration"])
+    except ValidationError as error:
+        field_errors = {name: [str(m) for m in msgs] for name, msgs in error.message_dict.items()}
+        raise PolicyInvalid("The policy is invalid; nothing was saved.", field_errors=field_errors) from error
+
+
+def save_policy(policy: SubsidyAccessPolicy, *, groups=None) -> SubsidyAccessPolicy:
+    """Validate and save a new or changed policy (the admin and the API both come here).
+
+    Locks the subsidy so two concurrent saves cannot together push spend limits past the deposits.
+    An assigned policy gets its assignment configuration here.
+    """
+    with transaction.atomic(), lock_errors_as_domain():
+        bound_lock_wait()
+        ledger.lock_subsidy(policy.subsidy_id)
+        _full_clean(policy)
+        if policy.policy_type == PolicyType.ASSIGNED and policy.assignment_configuration_id is None:
+            policy.assignment_configuration = AssignmentConfiguration.objects.create(customer_id=policy.customer_id)
+        policy.save()
+        if groups is not None:
+            policy.groups.set(groups)
+        return policy
+
+
+def soft_delete_policy(policy: SubsidyAccessPolicy) -> SubsidyAccessPolicy:
+    """Deleting a policy keeps its row (transactions refer to it) and stops all redemption."""
+    policy.is_deleted = True
+    policy.deleted_at = timezone.now()
+    policy.save(update_fields=["is_deleted", "deleted_at", "modified"])
+    return policy
+
+
+def allocate(
+    *, policy: SubsidyAccessPolicy, learner_emails: list[str], content_key: str, content_price_cents: int
+) -> dict[str, list]:
+    """Allocate content to learners under an assigned policy, within the subsidy balance and spend limit.
+
+    Existing allocations count as spend. All or nothing. Returns {"created", "updated", "no_change"}.
+    """
+    if policy.policy_type != PolicyType.ASSIGNED:
+        raise PolicyInvalid(
+            "Only an assigned learner credit policy allocates content.",
+            field_errors={"policy": ["Not an assigned learner credit policy."]},
+        )
+    errors: dict[str, list[str]] = {}
+    emails = [e.strip().lower() for e in learner_emails if isinstance(e, str) and e.strip()]
+    if not emails:
+        errors["learner_emails"] = ["Give at least one learner email."]
+    if not isinstance(content_price_cents, int) or isinstance(content_price_cents, bool) or content_price_cents < 0:
+        errors["content_price_cents"] = ["Must be a whole number of cents, 0 or more."]
+    run = CourseRun.objects.select_related("course").filter(key=content_key).first()
+    if run is None or not catalog_contains_run(policy.catalog_id, run):
+        errors["content_key"] = [f"{content_key!r} is not a course run in the policy's catalog."]
+    if errors:
+        raise PolicyInvalid("The allocation is invalid; nothing was allocated.", field_errors=errors)
+
+    with transaction.atomic(), lock_errors_as_domain():
+        bound_lock_wait()
+        subsidy = ledger.lock_subsidy(policy.subsidy_id)
+        policy = SubsidyAccessPolicy.objects.select_for_update().get(pk=policy.pk)
+        if not policy.active or policy.retired:
+            raise RedemptionRefused(reasons.POLICY_EXPIRED)
+        config_id = policy.assignment_configuration_id
+        existing = {
+            (a.learner_email.lower()): a
+            for a in policy.assignment_configuration.assignments.filter(content_key=content_key)
+        }
+        needed = 0
+        for email in set(emails):
+            current = existing.get(email)
+            if current is None or current.state not in ("allocated", "accepted"):
+                needed += content_price_cents
+            elif current.state == "allocated":
+                needed += content_price_cents + current.content_quantity
+        allocated = assignment_selectors.allocated_total_cents(config_id)
+        balance = ledger_reads.balance_cents(subsidy)
+        if needed + allocated > balance:
+            raise RedemptionRefused(reasons.NOT_ENOUGH_VALUE_IN_SUBSIDY)
+        spent = ledger_reads.policy_spend(policy.pk)["spent_cents"]
+        if spent + allocated + needed > policy.spend_limit_cents:
+            raise RedemptionRefused(reasons.POLICY_SPEND_LIMIT_REACHED)
+        links = dict(
+            EnterpriseCustomerUser.objects.filter(customer_id=policy.customer_id, email__in=emails).values_list(
+                "email", "lms_user_id"
+            )
+        )
+        outcome: dict[str, list] = {"created": [], "updated": [], "no_change": []}
+        for email in dict.fromkeys(emails):
+            assignment, result = assignment_services.allocate(
+                configuration=policy.assignment_configuration,
+                learner_email=email,
+                lms_user_id=links.get(email),
+                content_key=run.key,
+                content_title=run.course.title,
+                price_cents=content_price_cents,
+            )
+            outcome[result].append(assignment)
+        return outcome

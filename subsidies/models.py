@@ -1,0 +1,113 @@
+"""A subsidy and its ledger: transactions, reversals and deposits, all in integer USD cents.
+
+Balance = sum of the quantities of the non-failed transactions plus their reversals (selectors.py).
+The subsidy row is the ledger's lock: every write that changes the balance locks it first.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from common.models import TimeStampedModel
+
+
+class Subsidy(TimeStampedModel):
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey("customers.EnterpriseCustomer", on_delete=models.PROTECT, related_name="subsidies")
+    title = models.CharField(max_length=255)
+    active_datetime = models.DateTimeField()
+    expiration_datetime = models.DateTimeField()
+    unit = models.CharField(max_length=16, default="usd_cents", editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "subsidies"
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expiration_datetime__gt=models.F("active_datetime")),
+                name="subsidy_expires_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.active_datetime <= now < self.expiration_datetime
+
+
+class TransactionState(models.TextChoices):
+    CREATED = "created"
+    PENDING = "pending"
+    COMMITTED = "committed"
+    FAILED = "failed"
+
+
+class Transaction(TimeStampedModel):
+    """One ledger entry. Negative quantity = spend, positive = deposit."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subsidy = models.ForeignKey(Subsidy, on_delete=models.PROTECT, related_name="transactions")
+    idempotency_key = models.CharField(max_length=255)
+    quantity = models.BigIntegerField(help_text="USD cents; negative = spend.")
+    state = models.CharField(max_length=16, choices=TransactionState.choices, default=TransactionState.CREATED)
+    lms_user_id = models.PositiveIntegerField(null=True, blank=True)
+    lms_user_email = models.EmailField(blank=True)
+    content_key = models.CharField(max_length=255, blank=True)
+    parent_content_key = models.CharField(max_length=255, blank=True)
+    content_title = models.CharField(max_length=255, blank=True)
+    subsidy_access_policy_uuid = models.UUIDField(null=True, blank=True)
+    fulfillment_identifier = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    failure_reason = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["subsidy", "idempotency_key"], name="uniq_idempotency_key_per_ledger"),
+        ]
+        indexes = [
+            models.Index(fields=["subsidy_access_policy_uuid", "lms_user_id"], name="tx_policy_learner"),
+            models.Index(fields=["subsidy", "state"], name="tx_subsidy_state"),
+            models.Index(fields=["lms_user_id", "content_key"], name="tx_learner_content"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.uuid} ({self.quantity} cents, {self.state})"
+
+
+class Reversal(TimeStampedModel):
+    """The refund of a transaction: at most one per transaction, opposite quantity."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="reversal")
+    quantity = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Reversal of {self.transaction_id}"
+
+
+class Deposit(TimeStampedModel):
+    """Money put into a subsidy: a positive committed transaction with its sales reference."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subsidy = models.ForeignKey(Subsidy, on_delete=models.PROTECT, related_name="deposits")
+    transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="deposit")
+    desired_deposit_quantity = models.PositiveBigIntegerField()
+    sales_contract_reference_id = models.CharField(max_length=255)
+    sales_contract_reference_provider = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.desired_deposit_quantity} cents ({self.sales_contract_reference_id})"

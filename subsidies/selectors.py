@@ -1,0 +1,62 @@
+"""Reads about subsidies: balances and transactions. All amounts are integer cents."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from subsidies.models import Deposit, Reversal, Subsidy, Transaction, TransactionState
+
+_LIVE = ~Q(state=TransactionState.FAILED)
+
+
+def _sum(queryset: QuerySet, field: str = "quantity") -> int:
+    return queryset.aggregate(total=Coalesce(Sum(field), 0))["total"]
+
+
+def balance_cents(subsidy: Subsidy | UUID | str) -> int:
+    """Sum of non-failed transactions plus their reversals."""
+    subsidy_id = getattr(subsidy, "pk", subsidy)
+    spent = _sum(Transaction.objects.filter(_LIVE, subsidy_id=subsidy_id))
+    refunded = _sum(
+        Reversal.objects.filter(transaction__subsidy_id=subsidy_id).exclude(transaction__state=TransactionState.FAILED)
+    )
+    return spent + refunded
+
+
+def total_deposits_cents(subsidy: Subsidy | UUID | str) -> int:
+    subsidy_id = getattr(subsidy, "pk", subsidy)
+    return _sum(Deposit.objects.filter(subsidy_id=subsidy_id), "transaction__quantity")
+
+
+def policy_spend(policy_uuid: UUID, *, lms_user_id: int | None = None) -> dict[str, int]:
+    """Spent cents (positive number) and redemption count under a policy, net of reversals.
+
+    With `lms_user_id`, only that learner's. One query: counts redemptions that were not reversed.
+    """
+    filters = Q(subsidy_access_policy_uuid=policy_uuid) & _LIVE
+    if lms_user_id is not None:
+        filters &= Q(lms_user_id=lms_user_id)
+    row = Transaction.objects.filter(filters).aggregate(
+        spent=Coalesce(Sum("quantity"), 0),
+        refunded=Coalesce(Sum("reversal__quantity"), 0),
+        redemptions=Count("uuid", filter=Q(reversal__isnull=True)),
+    )
+    return {"spent_cents": -(row["spent"] + row["refunded"]), "redemptions": row["redemptions"]}
+
+
+def learner_transactions(*, policy_uuid: UUID, lms_user_id: int, content_key: str) -> QuerySet[Transaction]:
+    """Every transaction (any state) of one learner for one content under one policy, oldest first."""
+    return (
+        Transaction.objects.filter(
+            subsidy_access_policy_uuid=policy_uuid, lms_user_id=lms_user_id, content_key=content_key
+        )
+        .select_related("reversal")
+        .order_by("created")
+    )
+
+
+def transactions_for(subsidy: Subsidy | UUID | str) -> QuerySet[Transaction]:
+    return Transaction.objects.filter(subsidy_id=getattr(subsidy, "pk", subsidy)).select_related("reversal")

@@ -1,0 +1,190 @@
+"""Ledger writes. Anything that changes a balance locks the subsidy row first (see policies/locking)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from common.errors import InvalidInput
+from common.locking import bound_lock_wait, lock_errors_as_domain
+from subsidies.errors import AlreadyReversed, NotReversible, TransactionCreationError
+from subsidies.models import Deposit, Reversal, Subsidy, Transaction, TransactionState
+
+
+def lock_subsidy(subsidy_id: uuid.UUID | str) -> Subsidy:
+    """Lock the subsidy row for the rest of the current transaction: the first lock of every unit."""
+    return Subsidy.objects.select_for_update().get(pk=subsidy_id)
+
+
+@transaction.atomic
+def create_subsidy(
+    *,
+    customer,
+    title: str,
+    active_datetime: dt.datetime,
+    expiration_datetime: dt.datetime,
+    starting_balance_cents: int = 0,
+    sales_contract_reference_id: str = "",
+    actor=None,
+) -> Subsidy:
+    if expiration_datetime <= active_datetime:
+        raise InvalidInput(
+            "The subsidy must expire after it becomes active.",
+            field_errors={"expiration_datetime": ["Must be later than active_datetime."]},
+        )
+    subsidy = Subsidy.objects.create(
+        customer=customer,
+        title=title,
+        active_datetime=active_datetime,
+        expiration_datetime=expiration_datetime,
+    )
+    if starting_balance_cents:
+        deposit(
+            subsidy=subsidy,
+            quantity_cents=starting_balance_cents,
+            sales_contract_reference_id=sales_contract_reference_id or "starting-balance",
+            sales_contract_reference_provider="initial",
+            idempotency_key=f"starting-balance-{subsidy.pk}",
+            actor=actor,
+        )
+    return subsidy
+
+
+def deposit(
+    *,
+    subsidy: Subsidy,
+    quantity_cents: int,
+    sales_contract_reference_id: str,
+    sales_contract_reference_provider: str = "",
+    idempotency_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    actor=None,
+) -> tuple[Deposit, bool]:
+    """Add funds. Returns (deposit, created); a repeated idempotency key returns the first deposit."""
+    if not isinstance(quantity_cents, int) or isinstance(quantity_cents, bool) or quantity_cents <= 0:
+        raise InvalidInput(
+            "A deposit must be a positive whole number of cents.",
+            field_errors={"desired_deposit_quantity": ["Must be a whole number of cents greater than 0."]},
+        )
+    if not str(sales_contract_reference_id or "").strip():
+        raise InvalidInput(
+            "A deposit needs a sales contract reference.",
+            field_errors={"sales_contract_reference_id": ["This field is required."]},
+        )
+    key = idempotency_key or f"deposit-{uuid.uuid4()}"
+    with transaction.atomic(), lock_errors_as_domain():
+        bound_lock_wait()
+        lock_subsidy(subsidy.pk)
+        existing = Deposit.objects.filter(subsidy=subsidy, transaction__idempotency_key=key).first()
+        if existing is not None:
+            return existing, False
+        if Transaction.objects.filter(subsidy=subsidy, idempotency_key=key).exists():
+            raise TransactionCreationError(f"Idempotency key {key!r} is already used by a non-deposit transaction.")
+        entry = Transaction.objects.create(
+            subsidy=subsidy,
+            idempotency_key=key,
+            quantity=quantity_cents,
+            state=TransactionState.COMMITTED,
+            metadata=metadata or {},
+        )
+        created = Deposit.objects.create(
+            subsidy=subsidy,
+            transaction=entry,
+            desired_deposit_quantity=quantity_cents,
+            sales_contract_reference_id=sales_contract_reference_id,
+            sales_contract_reference_provider=sales_contract_reference_provider,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        return created, True
+
+
+def open_redemption(
+    *,
+    transaction_uuid: uuid.UUID,
+    subsidy: Subsidy,
+    idempotency_key: str,
+    price_cents: int,
+    lms_user_id: int,
+    lms_user_email: str,
+    content_key: str,
+    parent_content_key: str,
+    content_title: str,
+    policy_uuid: uuid.UUID,
+    metadata: dict[str, Any],
+) -> Transaction:
+    """Write a pending spend. Caller holds the subsidy lock and commits or fails it in the same unit."""
+    try:
+        with transaction.atomic():
+            return Transaction.objects.create(
+                uuid=transaction_uuid,
+                subsidy=subsidy,
+                idempotency_key=idempotency_key,
+                quantity=-price_cents,
+                state=TransactionState.PENDING,
+                lms_user_id=lms_user_id,
+                lms_user_email=lms_user_email,
+                content_key=content_key,
+                parent_content_key=parent_content_key,
+                content_title=content_title,
+                subsidy_access_policy_uuid=policy_uuid,
+                metadata=metadata,
+            )
+    except IntegrityError as error:
+        raise TransactionCreationError(
+            f"A transaction with idempotency key {idempotency_key!r} already exists in this ledger."
+        ) from error
+
+
+def commit_redemption(entry: Transaction, *, fulfillment_identifier: str) -> Transaction:
+    entry.state = TransactionState.COMMITTED
+    entry.fulfillment_identifier = fulfillment_identifier
+    entry.save(update_fields=["state", "fulfillment_identifier", "modified"])
+    return entry
+
+
+def record_failed_redemption(
+    *,
+    subsidy: Subsidy,
+    idempotency_key: str,
+    price_cents: int,
+    lms_user_id: int,
+    content_key: str,
+    policy_uuid: uuid.UUID,
+    metadata: dict[str, Any],
+    reason: str,
+    message: str,
+) -> Transaction:
+    """Keep a durable `failed` entry for a redemption whose unit of work was rolled back.
+
+    It moves no money (balances ignore failed entries) and makes a retry derive a new key.
+    """
+    return Transaction.objects.create(
+        subsidy=subsidy,
+        idempotency_key=idempotency_key,
+        quantity=-price_cents,
+        state=TransactionState.FAILED,
+        lms_user_id=lms_user_id,
+        content_key=content_key,
+        subsidy_access_policy_uuid=policy_uuid,
+        metadata=metadata,
+        failure_reason=reason,
+        failure_message=message,
+    )
+
+
+def reverse(*, entry: Transaction, reason: str = "", actor=None) -> Reversal:
+    """Refund a committed spend (one reversal per transaction). Caller holds the subsidy lock."""
+    if entry.state != TransactionState.COMMITTED or entry.quantity >= 0:
+        raise NotReversible(f"Only a committed spend can be reversed; {entry.uuid} is {entry.state}.")
+    if Reversal.objects.filter(transaction=entry).exists():
+        raise AlreadyReversed(f"Transaction {entry.uuid} was already reversed.")
+    return Reversal.objects.create(
+        transaction=entry,
+        quantity=-entry.quantity,
+        idempotency_key=f"reversal-{entry.uuid}",
+        reason=reason,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
