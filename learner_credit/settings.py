@@ -74,6 +74,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "learner_credit.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if env("TEST_DATABASE_NAME", default=""):
+    # Lets several test runs share one PostgreSQL server without trampling each other's test database.
+    DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 
