@@ -103,7 +103,7 @@ def redeem(
     retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
     """
     attempt = _Attempt(metadata=dict(metadata or {}))
-    with transaction.atomic(), lock_errors_as_domain():
+    with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
         policy = SubsidyAccessPolicy.all_objects.select_for_update().get(pk=policy.pk)
@@ -185,7 +185,7 @@ def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
 
 def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None):
     """Refund a redemption and unenroll the learner, as one unit. The way to undo a redemption."""
-    with transaction.atomic(), lock_errors_as_domain():
+    with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         ledger.lock_subsidy(entry.subsidy_id)
         entry = Transaction.objects.select_for_update().get(pk=entry.pk)
@@ -209,7 +209,7 @@ def save_policy(policy: SubsidyAccessPolicy, *, groups=None) -> SubsidyAccessPol
     Locks the subsidy so two concurrent saves cannot together push spend limits past the deposits.
     An assigned policy gets its assignment configuration here.
     """
-    with transaction.atomic(), lock_errors_as_domain():
+    with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         ledger.lock_subsidy(policy.subsidy_id)
         _full_clean(policy)
@@ -253,7 +253,7 @@ def allocate(
     if errors:
         raise PolicyInvalid("The allocation is invalid; nothing was allocated.", field_errors=errors)
 
-    with transaction.atomic(), lock_errors_as_domain():
+    with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
         policy = SubsidyAccessPolicy.objects.select_for_update().get(pk=policy.pk)

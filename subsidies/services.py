@@ -75,7 +75,7 @@ def deposit(
             field_errors={"sales_contract_reference_id": ["This field is required."]},
         )
     key = idempotency_key or f"deposit-{uuid.uuid4()}"
-    with transaction.atomic(), lock_errors_as_domain():
+    with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         lock_subsidy(subsidy.pk)
         existing = Deposit.objects.filter(subsidy=subsidy, transaction__idempotency_key=key).first()

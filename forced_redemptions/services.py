@@ -1,0 +1,255 @@
+"""Forcing a redemption (ADR 0019): create, change, redeem, and check without writing.
+
+`redeem_forced` is the one path every adapter (admin save, admin action, API, management command)
+uses. It locks the record first, then calls policies.services.redeem(forced=True), which takes the
+ledger locks in the documented order. Success or failure, it writes the outcome on the record and
+one ForcedRedemptionAttempt row, in the same transaction as the redemption itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import traceback as tb
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.selectors import get_course_run
+from common.errors import DomainError, InvalidInput, LockWaitTimeout
+from common.locking import bound_lock_wait, lock_errors_as_domain
+from customers.selectors import learner_link, require_known_learner
+from forced_redemptions.errors import DuplicateForcedRedemption, SettledForcedRedemption
+from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedRedemptionAttempt
+from fulfillment.services import TERMS_FORMAT
+from policies.models import SubsidyAccessPolicy
+from policies.services import Redemption, redeem
+
+SETTLED_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents")
+EDITABLE_FIELDS = (
+    *SETTLED_FIELDS,
+    "wait_to_redeem",
+    "reason",
+    "learner_first_name",
+    "learner_last_name",
+    "learner_date_of_birth",
+    "learner_terms_accepted_at",
+    "learner_data_share_consent",
+    "external_order_reference",
+)
+
+
+def _user(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
+def validate_fields(fields: dict[str, Any]) -> None:
+    """Field-by-field checks that need no lock. Raises InvalidInput naming each bad field."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(fields.get("subsidy_access_policy"), SubsidyAccessPolicy):
+        errors["subsidy_access_policy"] = ["Choose a subsidy access policy."]
+    lms_user_id = fields.get("lms_user_id")
+    if not isinstance(lms_user_id, int) or isinstance(lms_user_id, bool) or lms_user_id <= 0:
+        errors["lms_user_id"] = ["Enter the learner's LMS user id (a positive whole number)."]
+    if not str(fields.get("course_run_key") or "").strip():
+        errors["course_run_key"] = ["Enter the course run key, e.g. course-v1:edX+DemoX+1T2042."]
+    price = fields.get("content_price_cents")
+    if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 0):
+        errors["content_price_cents"] = ["Enter a whole number of cents, 0 or more, or leave blank for the list price."]
+    if not str(fields.get("reason") or "").strip():
+        errors["reason"] = ["Say why this redemption is forced (e.g. a support ticket reference)."]
+    if errors:
+        raise InvalidInput("The forced redemption is invalid; nothing was saved.", field_errors=errors)
+
+
+def ensure_not_duplicate(*, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None) -> None:
+    redeemed = ForcedPolicyRedemption.objects.filter(
+        subsidy_access_policy_id=policy_id,
+        lms_user_id=lms_user_id,
+        course_run_key=course_run_key,
+        redeemed_at__isnull=False,
+    ).exclude(pk=exclude_pk)
+    if first := redeemed.first():
+        raise DuplicateForcedRedemption(
+            f"Learner {lms_user_id} was already force-redeemed into {course_run_key} under this policy "
+            f"(forced redemption {first.uuid}, transaction {first.transaction_uuid}). Reverse that transaction "
+            f"first if a new redemption is really needed.",
+            existing_uuid=str(first.uuid),
+        )
+
+
+def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
+    """Save a new forced redemption; unless `wait_to_redeem`, redeem it right away."""
+    validate_fields(fields)
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown fields: {', '.join(sorted(unknown))}.", field_errors={f: ["Unknown field."] for f in unknown}
+        )
+    with transaction.atomic():
+        ensure_not_duplicate(
+            policy_id=fields["subsidy_access_policy"].pk,
+            lms_user_id=fields["lms_user_id"],
+            course_run_key=fields["course_run_key"],
+        )
+        record = ForcedPolicyRedemption.objects.create(created_by=_user(actor), modified_by=_user(actor), **fields)
+    if not record.wait_to_redeem:
+        record = redeem_forced(record=record, actor=actor)
+    return record
+
+
+def update_forced_redemption(*, record: ForcedPolicyRedemption, actor, redeem_now: bool = False, **changes: Any):
+    """Change a record. Once redeemed, its policy, learner, run and price are settled."""
+    with transaction.atomic():
+        current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
+        if current.redeemed_at:
+            touched = [f for f in SETTLED_FIELDS if f in changes and _value(changes[f]) != _value(getattr(current, f))]
+            if touched:
+                raise SettledForcedRedemption(
+                    f"This forced redemption was redeemed on {current.redeemed_at:%Y-%m-%d %H:%M} UTC; "
+                    f"{', '.join(touched)} can no longer change. Undo it with a reversal, not an edit.",
+                )
+        merged = {f: getattr(current, f) for f in EDITABLE_FIELDS} | changes
+        validate_fields(merged)
+        if not current.redeemed_at:
+            ensure_not_duplicate(
+                policy_id=merged["subsidy_access_policy"].pk,
+                lms_user_id=merged["lms_user_id"],
+                course_run_key=merged["course_run_key"],
+                exclude_pk=current.pk,
+            )
+        for name, value in changes.items():
+            setattr(current, name, value)
+        current.modified_by = _user(actor)
+        current.save()
+    if redeem_now and not current.redeemed_at:
+        current = redeem_forced(record=current, actor=actor)
+    return current
+
+
+def _value(value):
+    return getattr(value, "pk", value)
+
+
+def redeem_forced(*, record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedemption:
+    """Redeem a forced redemption exactly once, recording the attempt whatever happens.
+
+    Returns the refreshed record; `record.last_attempt` is the attempt just written. Never raises a
+    domain error: the outcome is on the record (adapters read `state`, `error_reason`, `error_message`).
+    """
+    try:
+        with lock_errors_as_domain(), transaction.atomic():
+            bound_lock_wait()
+            current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
+            if current.redeemed_at:
+                return _note_already_redeemed(current, actor)
+            try:
+                result = _redeem(current)
+            except DomainError as error:
+                return _note_failure(current, actor, error)
+            except Exception as error:  # noqa: BLE001 - an unexpected error must still be on record
+                return _note_failure(current, actor, error, trace=tb.format_exc())
+            return _note_success(current, actor, result)
+    except LockWaitTimeout as error:
+        with transaction.atomic():
+            current = ForcedPolicyRedemption.objects.get(pk=record.pk)
+            return _note_failure(current, actor, error)
+
+
+def _redeem(record: ForcedPolicyRedemption) -> Redemption:
+    require_known_learner(record.lms_user_id)
+    run = get_course_run(record.course_run_key)
+    policy = record.subsidy_access_policy
+    result = redeem(
+        policy=policy,
+        lms_user_id=record.lms_user_id,
+        content_key=run.key,
+        metadata=redemption_metadata(record, is_exec_ed=run.course.is_exec_ed),
+        forced=True,
+        price_cents=record.content_price_cents,
+    )
+    if not result.created:
+        other = ForcedPolicyRedemption.objects.filter(transaction_uuid=result.transaction.uuid).exclude(pk=record.pk)
+        if other.exists():
+            ensure_not_duplicate(
+                policy_id=policy.pk, lms_user_id=record.lms_user_id, course_run_key=run.key, exclude_pk=record.pk
+            )
+    return result
+
+
+def redemption_metadata(record: ForcedPolicyRedemption, *, is_exec_ed: bool) -> dict[str, Any]:
+    """What travels on the ledger transaction: provenance, plus the exec-ed provider's learner data."""
+    metadata: dict[str, Any] = {"forced_redemption_uuid": str(record.uuid), "forced_redemption_reason": record.reason}
+    if not is_exec_ed:
+        return metadata
+    link = learner_link(customer=record.subsidy_access_policy.customer_id, lms_user_id=record.lms_user_id)
+    exec_ed = {
+        "geag_first_name": record.learner_first_name or (link.first_name if link else ""),
+        "geag_last_name": record.learner_last_name or (link.last_name if link else ""),
+        "geag_email": link.email if link else "",
+        "geag_date_of_birth": record.learner_date_of_birth.isoformat() if record.learner_date_of_birth else "",
+        "geag_terms_accepted_at": (
+            record.learner_terms_accepted_at.astimezone(dt.UTC).strftime(TERMS_FORMAT)
+            if record.learner_terms_accepted_at
+            else ""
+        ),
+        "geag_data_share_consent": record.learner_data_share_consent,
+    }
+    if record.external_order_reference:
+        exec_ed["fallback_external_fulfillment_reference_id"] = record.external_order_reference
+    return metadata | exec_ed
+
+
+def _attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedemption:
+    record.last_attempt = ForcedRedemptionAttempt.objects.create(
+        forced_redemption=record, attempted_by=_user(actor), outcome=outcome, **fields
+    )
+    return record
+
+
+def _note_success(record: ForcedPolicyRedemption, actor, result: Redemption) -> ForcedPolicyRedemption:
+    entry = result.transaction
+    record.redeemed_at = timezone.now()
+    record.transaction_uuid = entry.uuid
+    record.charged_cents = -entry.quantity
+    record.errored_at = None
+    record.error_reason = record.error_message = record.traceback = ""
+    record.modified_by = _user(actor) or record.modified_by
+    record.save()
+    return _attempt(
+        record,
+        actor,
+        AttemptOutcome.REDEEMED,
+        transaction_uuid=entry.uuid,
+        charged_cents=record.charged_cents,
+        message=f"Redeemed: transaction {entry.uuid}, charged {record.charged_cents} cents.",
+    )
+
+
+def _note_already_redeemed(record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedemption:
+    return _attempt(
+        record,
+        actor,
+        AttemptOutcome.ALREADY_REDEEMED,
+        transaction_uuid=record.transaction_uuid,
+        charged_cents=0,
+        message=f"Already redeemed on {record.redeemed_at:%Y-%m-%d %H:%M:%S} UTC (transaction "
+        f"{record.transaction_uuid}); nothing was charged again.",
+    )
+
+
+def _note_failure(record: ForcedPolicyRedemption, actor, error: Exception, trace: str = "") -> ForcedPolicyRedemption:
+    if isinstance(error, DomainError):
+        reason, message = error.reason, error.message
+    else:
+        reason, message = (
+            "unexpected_error",
+            f"Unexpected error ({type(error).__name__}): {error}. Nothing was charged.",
+        )
+    record.errored_at = timezone.now()
+    record.error_reason = reason
+    record.error_message = message
+    record.traceback = trace
+    record.modified_by = _user(actor) or record.modified_by
+    record.save()
+    return _attempt(record, actor, AttemptOutcome.ERRORED, reason_code=reason, message=message, traceback=trace)
