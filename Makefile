@@ -35,3 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+# Regenerate the committed OpenAPI schema (a test fails when it drifts from the code).
+schema: $(STAMP)
+	$(PY) manage.py spectacular --file openapi.yaml --validate
