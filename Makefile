@@ -22,7 +22,7 @@ run: $(STAMP)
 	DEMO_ADMIN_PASSWORD='$(DEMO_ADMIN_PASSWORD)' $(PY) manage.py ensure_demo_admin
 	@echo ""
 	@echo "  Learner credit is starting on http://127.0.0.1:$(PORT)/"
-	@echo "  Admin:  http://127.0.0.1:$(PORT)/admin/   login: admin / (DEMO_ADMIN_PASSWORD, default 'admin')"
+	@echo "  Admin:  http://127.0.0.1:$(PORT)/admin/   login: admin / $(DEMO_ADMIN_PASSWORD)"
 	@echo ""
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
