@@ -152,6 +152,8 @@ def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
     if not verdict.can_redeem:
         raise RedemptionRefused(verdict.reason, verdict=verdict)
     metadata = attempt.metadata
+    # Only forcing or the policy's late window may enroll late; a caller's own flag does not count.
+    metadata.pop("allow_late_enrollment", None)
     if ctx.forced or policy.is_late_redemption_allowed(ctx.now):
         metadata["allow_late_enrollment"] = True
     request = EnrollmentRequest(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import factory
 from django.utils import timezone
 
+from assignments.models import AssignmentState, LearnerContentAssignment
 from catalog.models import Catalog, Course, CourseRun, ProductSource
 from customers.models import EnterpriseCustomer, EnterpriseCustomerUser, EnterpriseGroup
 from policies.models import AccessMethod, PolicyType, SubsidyAccessPolicy
@@ -113,3 +115,57 @@ def make_policy(
         **fields,
     )
     return save_policy(policy, groups=groups)
+
+
+def make_assignment(
+    *, policy: SubsidyAccessPolicy, learner, run, state: str = AssignmentState.ALLOCATED, price_cents=None
+) -> LearnerContentAssignment:
+    """One learner's assignment under an assigned policy, in any state (set-up for the state reasons)."""
+    return LearnerContentAssignment.objects.create(
+        assignment_configuration=policy.assignment_configuration,
+        learner_email=learner.email,
+        lms_user_id=learner.lms_user_id,
+        content_key=run.key,
+        content_title=run.course.title,
+        content_quantity=-(run.price_cents if price_cents is None else price_cents),
+        state=state,
+    )
+
+
+@dataclass
+class Scenario:
+    """A learner who can redeem `run` under `policy`: the starting point most redemption tests change."""
+
+    customer: EnterpriseCustomer
+    learner: EnterpriseCustomerUser
+    run: CourseRun
+    catalog: Catalog
+    subsidy: Subsidy
+    policy: SubsidyAccessPolicy
+
+    def add_learner(self, **fields) -> EnterpriseCustomerUser:
+        return LearnerFactory(customer=self.customer, **fields)
+
+    def add_run(self, **fields) -> CourseRun:
+        """Another run, in the policy's catalog."""
+        run = CourseRunFactory(**fields)
+        self.catalog.courses.add(run.course)
+        return run
+
+
+def make_scenario(
+    *,
+    policy_type: str = PolicyType.PER_LEARNER_SPEND,
+    price_cents: int = 10_000,
+    deposit_cents: int = 1_000_000,
+    run_fields: dict | None = None,
+    subsidy_fields: dict | None = None,
+    **policy_fields,
+) -> Scenario:
+    customer = CustomerFactory()
+    learner = LearnerFactory(customer=customer)
+    run = CourseRunFactory(price_cents=price_cents, **(run_fields or {}))
+    catalog = CatalogFactory(customer=customer, runs=[run])
+    subsidy = make_subsidy(customer=customer, deposit_cents=deposit_cents, **(subsidy_fields or {}))
+    policy = make_policy(policy_type=policy_type, customer=customer, catalog=catalog, subsidy=subsidy, **policy_fields)
+    return Scenario(customer=customer, learner=learner, run=run, catalog=catalog, subsidy=subsidy, policy=policy)
