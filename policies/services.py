@@ -258,8 +258,8 @@ def allocate(
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
-        policy = SubsidyAccessPolicy.objects.select_for_update().get(pk=policy.pk)
-        if not policy.active or policy.retired:
+        policy = SubsidyAccessPolicy.all_objects.select_for_update().get(pk=policy.pk)
+        if not policy.active or policy.retired or policy.is_deleted:
             raise RedemptionRefused(reasons.POLICY_EXPIRED)
         config_id = policy.assignment_configuration_id
         existing = {
