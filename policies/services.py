@@ -213,7 +213,8 @@ def save_policy(policy: SubsidyAccessPolicy, *, groups=None) -> SubsidyAccessPol
     """
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
-        ledger.lock_subsidy(policy.subsidy_id)
+        if policy.subsidy_id is not None:  # without one, full_clean names the missing field
+            ledger.lock_subsidy(policy.subsidy_id)
         _full_clean(policy)
         if policy.policy_type == PolicyType.ASSIGNED and policy.assignment_configuration_id is None:
             policy.assignment_configuration = AssignmentConfiguration.objects.create(customer_id=policy.customer_id)
