@@ -18,7 +18,10 @@ _RUN_FIELDS = ("start", "end", "enroll_by")
 def _parse_when(value: Any, where: str) -> dt.datetime | None:
     if value in (None, ""):
         return None
-    parsed = parse_datetime(str(value))
+    try:
+        parsed = parse_datetime(str(value))
+    except ValueError:  # well formed but impossible, e.g. February 30th
+        parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise InvalidInput(
             f"{where}: {value!r} is not a timezone-aware ISO 8601 datetime (e.g. 2026-01-31T23:59:00Z).",
@@ -58,6 +61,9 @@ def _validate_course(item: Any, index: int) -> dict[str, Any]:
         except InvalidInput as error:
             errors.update(error.field_errors)
             dates = {}
+        enrollable = run.get("is_enrollable", True)
+        if not isinstance(enrollable, bool):
+            errors[f"{r_where}.is_enrollable"] = ["Must be true or false."]
         variant = run.get("variant_id")
         if variant not in (None, ""):
             try:
@@ -68,7 +74,7 @@ def _validate_course(item: Any, index: int) -> dict[str, Any]:
             {
                 "key": run.get("key"),
                 "price_cents": price,
-                "is_enrollable": bool(run.get("is_enrollable", True)),
+                "is_enrollable": enrollable,
                 "variant_id": variant or None,
                 **dates,
             }

@@ -5,6 +5,7 @@ File shape: {"courses": [{"key", "title", "product_source", "runs": [{"key", "pr
 """
 
 import json
+import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -28,7 +29,10 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {error}") from error
         target = None
         if catalog:
-            target = Catalog.objects.filter(pk=catalog).first()
+            try:
+                target = Catalog.objects.filter(pk=uuid.UUID(catalog)).first()
+            except ValueError:
+                target = None
             if target is None:
                 raise CommandError(f"No catalog with uuid {catalog}.")
         courses = data.get("courses") if isinstance(data, dict) else data
