@@ -1,0 +1,65 @@
+"""Admin building blocks shared by every app's admin, and the site's titles."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.forms import Form
+from simple_history.admin import SimpleHistoryAdmin
+
+from common.errors import DomainError, InvalidInput
+
+admin.site.site_header = "Learner credit administration"
+admin.site.site_title = "Learner credit administration"
+admin.site.index_title = "Learner credit administration"
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """SimpleHistoryAdmin whose "revert" needs change permission.
+
+    The library lets anyone who may *view* an object POST its history form, which saves the old version.
+    `allow_revert = False` turns reverting off altogether (for records only services may change).
+    """
+
+    allow_revert = True
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return not self.allow_revert or super().revert_disabled(request, obj)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST" and (not self.allow_revert or not self.has_change_permission(request)):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class ReadOnlyAdminMixin:
+    """For records only services write (ledger entries, enrollments, timelines): staff may look, not touch."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def add_domain_error(form: Form, error: DomainError) -> None:
+    """Show a domain error on a form: field errors where the form has the field, the message on top."""
+    field_errors = error.field_errors if isinstance(error, InvalidInput) else {}
+    placed = False
+    for name, errors in field_errors.items():
+        if name in form.fields:
+            for message in errors:
+                form.add_error(name, message)
+            placed = True
+        else:
+            form.add_error(None, f"{name}: {'; '.join(errors)}")
+    if not placed:
+        form.add_error(None, f"{error.message} ({error.reason})")
+
+
+def message_domain_error(request, error: DomainError, *, prefix: str = "") -> None:
+    """Show a domain error as an admin error message, with its stable reason code."""
+    messages.error(request, f"{prefix}{error.message} ({error.reason})")
