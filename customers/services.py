@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
 
-from customers.models import EnterpriseCustomer, EnterpriseCustomerUser
+from customers.models import EnterpriseCustomer, EnterpriseCustomerUser, EnterpriseGroup
 
 
 @transaction.atomic
@@ -16,11 +18,14 @@ def link_learner(
     first_name: str = "",
     last_name: str = "",
     active: bool = True,
+    groups: Iterable[EnterpriseGroup] | None = None,
 ) -> EnterpriseCustomerUser:
-    """Create or update a learner's link to the customer (idempotent)."""
+    """Create or update a learner's link to the customer (idempotent); `groups`, when given, replaces its groups."""
     link, _ = EnterpriseCustomerUser.objects.update_or_create(
         customer=customer,
         lms_user_id=lms_user_id,
         defaults={"email": email, "first_name": first_name, "last_name": last_name, "active": active},
     )
+    if groups is not None:
+        link.groups.set(groups)
     return link

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "simple_history",
     "common",
     "customers",
+    "accounts",
     "catalog",
     "fulfillment",
     "subsidies",

@@ -1,0 +1,81 @@
+"""REST adapter for accounts: who am I, and the permission checks every other app's API uses.
+
+The checks raise DRF's PermissionDenied / ValidationError, which the one exception handler
+(common/api.py) renders; the rules themselves are plain functions in accounts/permissions.py.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import CustomerMembership
+from accounts.permissions import is_staff_with, may_manage_customer, own_lms_user_id
+from common.api import errors
+
+
+def require_staff(request, perm: str, action: str = "do this") -> None:
+    if not is_staff_with(request.user, perm):
+        raise PermissionDenied(f"Only staff with the {perm} permission may {action}.")
+
+
+def require_customer(request, customer_id, perm: str, action: str = "do this for this customer") -> None:
+    """Staff with `perm`, or an admin of `customer_id`."""
+    if not may_manage_customer(request.user, customer_id, perm):
+        raise PermissionDenied(f"Only staff with the {perm} permission or an admin of this customer may {action}.")
+
+
+def acting_lms_user_id(
+    request, requested: int | None, *, staff_perm: str, customer_id=None, field: str = "lms_user_id"
+) -> int:
+    """The learner this request acts for. A learner acts only for itself: naming another learner is a 403.
+
+    Staff with `staff_perm` may name anyone; with `customer_id`, so may an admin of that customer.
+    """
+    own = own_lms_user_id(request.user)
+    if requested is None:
+        if own is None:
+            raise ValidationError({field: ["Required: this account is not a learner, so name the learner."]})
+        return own
+    if requested == own or is_staff_with(request.user, staff_perm):
+        return requested
+    if customer_id is not None and may_manage_customer(request.user, customer_id, staff_perm):
+        return requested
+    if own is None:
+        raise PermissionDenied(f"This account is not learner {requested} and may not act for another learner.")
+    raise PermissionDenied(f"This token acts for learner {own} only; it may not act for learner {requested}.")
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    enterprise_customer_uuid = serializers.UUIDField(source="customer_id")
+
+    class Meta:
+        model = CustomerMembership
+        fields = ["enterprise_customer_uuid", "role"]
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    is_superuser = serializers.BooleanField()
+    lms_user_id = serializers.IntegerField(allow_null=True, help_text="The learner this account acts as, if any.")
+    memberships = MembershipSerializer(many=True)
+
+
+class MeView(APIView):
+    """Who the caller is: its learner identity and customer memberships."""
+
+    @extend_schema(operation_id="me", responses={200: MeSerializer, **errors()})
+    def get(self, request):
+        user = request.user
+        data = {
+            "username": user.get_username(),
+            "is_staff": user.is_staff,
+            "is_superuser": user.is_superuser,
+            "lms_user_id": own_lms_user_id(user),
+            "memberships": CustomerMembership.objects.filter(user=user),
+        }
+        return Response(MeSerializer(data).data)

@@ -1,0 +1,59 @@
+"""Who may do what through the API. Plain functions of (user, ...) -> answer; the API raises on "no".
+
+- Staff: an active superuser, or an active `is_staff` user holding the model permission, may act on any
+  customer and for any learner.
+- Customer admin (a CustomerMembership with role `admin`): reads its customer's provisioning and ledger,
+  manages its learner links and groups, allocates content.
+- Learner (an ApiIdentity with an `lms_user_id`): checks, redeems and reads credit for itself only.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from accounts.models import ApiIdentity, CustomerMembership, MembershipRole
+
+
+def is_staff_with(user, perm: str) -> bool:
+    """An active superuser, or active staff holding `perm` ("app_label.codename")."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or (user.is_staff and user.has_perm(perm))
+
+
+def own_lms_user_id(user) -> int | None:
+    """The learner this user is, or None."""
+    if not (user and user.is_authenticated):
+        return None
+    cached = getattr(user, "_lms_user_id_cache", False)
+    if cached is False:
+        cached = ApiIdentity.objects.filter(user_id=user.pk).values_list("lms_user_id", flat=True).first()
+        user._lms_user_id_cache = cached
+    return cached
+
+
+def administered_customer_ids(user) -> set[UUID]:
+    """Customers this user administers (role `admin`)."""
+    if not (user and user.is_authenticated and user.is_active):
+        return set()
+    return set(
+        CustomerMembership.objects.filter(user_id=user.pk, role=MembershipRole.ADMIN).values_list(
+            "customer_id", flat=True
+        )
+    )
+
+
+def customer_scope(user, perm: str) -> set[UUID] | None:
+    """Customers whose `perm`-guarded records the user may see: None = all (staff), else a set (maybe empty)."""
+    if is_staff_with(user, perm):
+        return None
+    return administered_customer_ids(user)
+
+
+def may_manage_customer(user, customer_id, perm: str) -> bool:
+    """Staff with `perm`, or an admin of this customer."""
+    if is_staff_with(user, perm):
+        return True
+    return CustomerMembership.objects.filter(
+        user_id=getattr(user, "pk", None), customer_id=customer_id, role=MembershipRole.ADMIN
+    ).exists()
