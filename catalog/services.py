@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 
 from catalog.models import Catalog, Course, CourseRun, ProductSource
 from common.errors import InvalidInput
+from common.services import upsert
 
 _RUN_FIELDS = ("start", "end", "enroll_by")
 
@@ -104,8 +105,8 @@ def upsert_courses(*, courses: list[Any], catalog: Catalog | None = None) -> dic
 
     counts = {"courses_created": 0, "courses_updated": 0, "runs_created": 0, "runs_updated": 0}
     for item in clean:
-        course, created = Course.objects.update_or_create(
-            key=item["key"], defaults={"title": item["title"], "product_source": item["product_source"]}
+        course, created = upsert(
+            Course, key=item["key"], defaults={"title": item["title"], "product_source": item["product_source"]}
         )
         counts["courses_created" if created else "courses_updated"] += 1
         for run in item["runs"]:
@@ -115,8 +116,8 @@ def upsert_courses(*, courses: list[Any], catalog: Catalog | None = None) -> dic
                     f"Run {run['key']!r} already belongs to course {existing.course.key!r}.",
                     field_errors={"runs": [f"{run['key']} belongs to another course."]},
                 )
-            _, run_created = CourseRun.objects.update_or_create(
-                key=run["key"], defaults={**{k: v for k, v in run.items() if k != "key"}, "course": course}
+            _, run_created = upsert(
+                CourseRun, key=run["key"], defaults={**{k: v for k, v in run.items() if k != "key"}, "course": course}
             )
             counts["runs_created" if run_created else "runs_updated"] += 1
         if catalog is not None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from common.services import upsert
 from customers.models import EnterpriseCustomer, EnterpriseCustomerUser, EnterpriseGroup
 
 
@@ -21,7 +22,8 @@ def link_learner(
     groups: Iterable[EnterpriseGroup] | None = None,
 ) -> EnterpriseCustomerUser:
     """Create or update a learner's link to the customer (idempotent); `groups`, when given, replaces its groups."""
-    link, _ = EnterpriseCustomerUser.objects.update_or_create(
+    link, _ = upsert(
+        EnterpriseCustomerUser,
         customer=customer,
         lms_user_id=lms_user_id,
         defaults={"email": email, "first_name": first_name, "last_name": last_name, "active": active},

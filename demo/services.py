@@ -6,6 +6,7 @@ from django.db import transaction
 
 from catalog.models import Catalog, Course
 from catalog.services import upsert_courses
+from common.services import upsert
 from customers.models import EnterpriseCustomer
 from customers.services import link_learner
 from demo import data
@@ -45,7 +46,8 @@ def _courses_for_upsert() -> list[dict]:
 
 @transaction.atomic
 def load_demo() -> dict[str, object]:
-    customer, _ = EnterpriseCustomer.objects.update_or_create(
+    customer, _ = upsert(
+        EnterpriseCustomer,
         uuid=data.CUSTOMER_UUID,
         defaults={
             "name": "Demo University",
@@ -71,8 +73,8 @@ def load_demo() -> dict[str, object]:
     )
 
     upsert_courses(courses=_courses_for_upsert())
-    catalog, _ = Catalog.objects.update_or_create(
-        uuid=data.CATALOG_UUID, defaults={"customer": customer, "title": "Demo University catalog"}
+    catalog, _ = upsert(
+        Catalog, uuid=data.CATALOG_UUID, defaults={"customer": customer, "title": "Demo University catalog"}
     )
     catalog.courses.set(Course.objects.filter(key__in=data.CATALOG_COURSES))
 

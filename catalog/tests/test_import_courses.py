@@ -80,12 +80,14 @@ def test_a_bare_list_of_courses_is_accepted(tmp_path):
 def test_reimporting_the_same_file_changes_nothing(tmp_path):
     _import(tmp_path, {"courses": _courses()})
     before = _snapshot()
+    history_before = (Course.history.count(), CourseRun.history.count())
 
     out = _import(tmp_path, {"courses": _courses()})
 
     assert "courses_created=0" in out and "courses_updated=2" in out and "runs_updated=3" in out
     assert _snapshot() == before
     assert Course.objects.count() == 2 and CourseRun.objects.count() == 3
+    assert (Course.history.count(), CourseRun.history.count()) == history_before  # no change, no history entry
 
 
 def test_reimporting_updates_changed_prices_and_titles(tmp_path):
