@@ -38,6 +38,7 @@ from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.redeemability import RedemptionContext, build_context, evaluate
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
+from subsidies.errors import InvalidRequestedPrice
 from subsidies.models import Transaction, TransactionState
 
 
@@ -102,6 +103,12 @@ def redeem(
     A fulfillment failure rolls the unit back and leaves a `failed` ledger entry (no money moves), so a
     retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
     """
+    if price_cents is not None and (
+        not isinstance(price_cents, int) or isinstance(price_cents, bool) or price_cents < 0
+    ):
+        raise InvalidRequestedPrice(
+            f"The requested price must be a whole number of cents, 0 or more; got {price_cents!r}."
+        )
     attempt = _Attempt(metadata=dict(metadata or {}))
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()

@@ -11,7 +11,7 @@ from policies import reasons
 from policies.errors import RedemptionRefused
 from policies.models import PolicyType
 from policies.services import allocate, derive_idempotency_key, redeem, reverse_redemption
-from subsidies.errors import AlreadyReversed, NotReversible
+from subsidies.errors import AlreadyReversed, InvalidRequestedPrice, NotReversible
 from subsidies.models import Transaction, TransactionState
 from subsidies.selectors import balance_cents, policy_spend
 from testing.factories import make_scenario
@@ -215,3 +215,19 @@ def test_forced_redemption_into_a_closed_run_enrolls_and_charges_once():
     assert first.transaction.metadata["allow_late_enrollment"] is True
     assert Enrollment.objects.get(lms_user_id=s.learner.lms_user_id).forced
     assert balance_cents(s.subsidy) == 1_000_000 - 10_000
+
+
+@pytest.mark.parametrize("price", [-1, 10.5, True, "100"])
+def test_an_invalid_price_override_is_refused_before_anything_is_written(price):
+    s = make_scenario()
+
+    with pytest.raises(InvalidRequestedPrice):
+        _redeem(s, price_cents=price)
+
+    assert not Transaction.objects.filter(lms_user_id=s.learner.lms_user_id).exists()
+    assert balance_cents(s.subsidy) == 1_000_000
+
+
+def test_a_price_override_is_what_gets_charged():
+    s = make_scenario()
+    assert _redeem(s, price_cents=0, forced=True).transaction.quantity == 0
