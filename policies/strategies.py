@@ -79,7 +79,7 @@ class AssignedStrategy(PolicyStrategy):
             email=ctx.link.email,
             content_key=ctx.run.key,
         )
-        if ctx.forced and (ctx.assignment is None or ctx.assignment.state != AssignmentState.ACCEPTED):
+        if ctx.forced and not _reusable_when_forced(ctx):
             # A forced redemption allocates (or re-allocates) inside its unit; judge it as if done.
             ctx.will_allocate = True
 
@@ -122,6 +122,20 @@ class AssignedStrategy(PolicyStrategy):
             assignment_services.mark_redeemed(
                 assignment, transaction_uuid=transaction_uuid, lms_user_id=ctx.lms_user_id
             )
+
+
+def _reusable_when_forced(ctx: RedemptionContext) -> bool:
+    """A forced redemption redeems the learner's allocated assignment as it stands (at its price),
+    unless staff set a different price; any other state it re-allocates."""
+    assignment = ctx.assignment
+    if assignment is None:
+        return False
+    if assignment.state == AssignmentState.ACCEPTED:
+        return True
+    return assignment.state == AssignmentState.ALLOCATED and ctx.price_override_cents in (
+        None,
+        -assignment.content_quantity,
+    )
 
 
 _STRATEGIES: dict[str, PolicyStrategy] = {
