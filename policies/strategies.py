@@ -100,7 +100,10 @@ class AssignedStrategy(PolicyStrategy):
             return None
         if ctx.assignment is None:
             return reasons.LEARNER_NOT_ASSIGNED_CONTENT
-        return _ASSIGNMENT_STATE_REASONS.get(ctx.assignment.state)
+        if ctx.assignment.state == AssignmentState.ALLOCATED:
+            return None
+        # Accepted means already redeemed: nothing allocated is left (a repeat returns the transaction).
+        return _ASSIGNMENT_STATE_REASONS.get(ctx.assignment.state, reasons.LEARNER_NOT_ASSIGNED_CONTENT)
 
     def prepare_forced(self, ctx: RedemptionContext) -> None:
         if not ctx.will_allocate or ctx.policy.assignment_configuration is None:

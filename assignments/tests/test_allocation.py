@@ -9,6 +9,7 @@ from assignments.models import ActionType, AssignmentState, LearnerContentAssign
 from policies import reasons
 from policies.errors import PolicyInvalid, RedemptionRefused
 from policies.models import PolicyType
+from policies.redeemability import can_redeem
 from policies.services import allocate, redeem, save_policy, soft_delete_policy
 from subsidies.selectors import balance_cents
 from testing.factories import CourseRunFactory, make_assignment, make_scenario
@@ -206,3 +207,17 @@ def test_unchanged_allocation_sends_no_second_email(mailoutbox, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         _allocate(s, [s.learner.email])
     assert len(mailoutbox) == 1
+
+
+def test_an_accepted_assignment_is_no_longer_redeemable_but_the_repeat_returns_its_transaction():
+    """DOMAIN.md: without an *allocated* assignment the reason is reason_learner_not_assigned_content."""
+    s = _assigned()
+    _allocate(s, [s.learner.email])
+    first = redeem(policy=s.policy, lms_user_id=s.learner.lms_user_id, content_key=s.run.key)
+
+    verdict = can_redeem(s.policy, lms_user_id=s.learner.lms_user_id, content_key=s.run.key)
+    again = redeem(policy=s.policy, lms_user_id=s.learner.lms_user_id, content_key=s.run.key)
+
+    assert verdict.reason == reasons.LEARNER_NOT_ASSIGNED_CONTENT
+    assert not again.created and again.transaction.uuid == first.transaction.uuid
+    assert balance_cents(s.subsidy) == 1_000_000 - 10_000
