@@ -105,21 +105,47 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="learner-credit@localhost")
 
 REST_FRAMEWORK = {
+    # Token first: an unauthenticated request gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Learner credit API",
-    "DESCRIPTION": "Learner redemption, ledger, provisioning and forced redemptions.",
+    "DESCRIPTION": (
+        "Learner redemption (Open edX enterprise-access v1 shapes), the subsidy ledger (enterprise-subsidy v2 "
+        "shapes), provisioning for staff and forced redemptions (ADR 0019). Money is integer USD cents. "
+        "Authenticate with `Authorization: Token <key>` or a session. Every error body is "
+        "`{reason, detail, field_errors?, metadata?}`, except a refused learner redeem (422), which is the "
+        "reference list `[{reason, user_message, metadata, policy_uuids}]`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.api.strict_request_bodies",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionStateEnum": "subsidies.models.TransactionState",
+        "ForcedStateEnum": "forced_redemptions.models.ForcedState",
+        "AssignmentStateEnum": "assignments.models.AssignmentState",
+        "AttemptOutcomeEnum": "forced_redemptions.models.AttemptOutcome",
+        "PolicyTypeEnum": "policies.models.PolicyType",
+        "AccessMethodEnum": "policies.models.AccessMethod",
+        "ProductSourceEnum": "catalog.models.ProductSource",
+        "MembershipRoleEnum": "accounts.models.MembershipRole",
+    },
 }
 
 LOGGING = {

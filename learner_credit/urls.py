@@ -1,10 +1,15 @@
-"""Root URLs: the admin, and the REST API under /api/."""
+"""Root URLs: the admin, and the REST API under /api/ (learner_credit/api_urls.py)."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", include("learner_credit.api_urls")),
 ]
+
+# JSON for unknown /api/ addresses (e.g. a malformed uuid in a path); Django's pages elsewhere.
+handler404 = "common.api.not_found"
+handler500 = "common.api.server_error"

@@ -1,0 +1,88 @@
+"""Every REST route, under /api/. Each app's api module holds its views; this file only maps URLs.
+
+v1 follows Open edX enterprise-access (learner redemption, policies, allocation) and adds provisioning
+and forced redemptions; v2 follows enterprise-subsidy (subsidies and their ledger).
+"""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts.api import MeView
+from catalog import api as catalog
+from customers import api as customers
+from forced_redemptions import api as forced
+from policies.api import ledger, provisioning, redemption
+from subsidies import api as subsidies
+
+v1 = [
+    path("me/", MeView.as_view(), name="me"),
+    # learner redemption (enterprise-access v1)
+    path(
+        "policy-redemption/enterprise-customer/<uuid:customer_uuid>/can-redeem/",
+        redemption.CanRedeemView.as_view(),
+        name="can-redeem",
+    ),
+    path("policy-redemption/credits_available/", redemption.CreditsAvailableView.as_view(), name="credits-available"),
+    path("policy-redemption/<uuid:policy_uuid>/redeem/", redemption.RedeemView.as_view(), name="redeem"),
+    path("policy-allocation/<uuid:policy_uuid>/allocate/", provisioning.AllocateView.as_view(), name="allocate"),
+    path("subsidy-access-policies/", provisioning.PolicyList.as_view(), name="policy-list"),
+    path("subsidy-access-policies/<uuid:policy_uuid>/", provisioning.PolicyDetail.as_view(), name="policy-detail"),
+    # provisioning
+    path("customers/", customers.CustomerList.as_view(), name="customer-list"),
+    path("customers/<uuid:customer_uuid>/", customers.CustomerDetail.as_view(), name="customer-detail"),
+    path("customers/<uuid:customer_uuid>/learners/", customers.LearnerList.as_view(), name="learner-list"),
+    path(
+        "customers/<uuid:customer_uuid>/learners/<int:lms_user_id>/",
+        customers.LearnerDetail.as_view(),
+        name="learner-detail",
+    ),
+    path("customers/<uuid:customer_uuid>/groups/", customers.GroupList.as_view(), name="group-list"),
+    path(
+        "customers/<uuid:customer_uuid>/groups/<uuid:group_uuid>/",
+        customers.GroupDetail.as_view(),
+        name="group-detail",
+    ),
+    path("catalogs/", catalog.CatalogList.as_view(), name="catalog-list"),
+    path("catalogs/<uuid:catalog_uuid>/", catalog.CatalogDetail.as_view(), name="catalog-detail"),
+    path("courses/", catalog.CourseList.as_view(), name="course-list"),
+    path("courses/bulk-upsert/", catalog.CourseBulkUpsert.as_view(), name="course-bulk-upsert"),
+    path("courses/<str:course_key>/", catalog.CourseDetail.as_view(), name="course-detail"),
+    path("course-runs/", catalog.CourseRunList.as_view(), name="course-run-list"),
+    path("course-runs/<str:run_key>/", catalog.CourseRunDetail.as_view(), name="course-run-detail"),
+    # forced redemptions (ADR 0019)
+    path("forced-redemptions/", forced.ForcedRedemptionList.as_view(), name="forced-list"),
+    path("forced-redemptions/check/", forced.ForcedRedemptionCheckUnsaved.as_view(), name="forced-check-unsaved"),
+    path("forced-redemptions/<uuid:uuid>/", forced.ForcedRedemptionDetail.as_view(), name="forced-detail"),
+    path("forced-redemptions/<uuid:uuid>/redeem/", forced.ForcedRedemptionRedeem.as_view(), name="forced-redeem"),
+    path("forced-redemptions/<uuid:uuid>/check/", forced.ForcedRedemptionCheck.as_view(), name="forced-check"),
+]
+
+v2 = [
+    path("subsidies/", subsidies.SubsidyList.as_view(), name="subsidy-list"),
+    path("subsidies/<uuid:subsidy_uuid>/", subsidies.SubsidyDetail.as_view(), name="subsidy-detail"),
+    path("subsidies/<uuid:subsidy_uuid>/admin/deposits/", subsidies.DepositList.as_view(), name="deposit-list"),
+    path(
+        "subsidies/<uuid:subsidy_uuid>/admin/transactions/",
+        ledger.TransactionList.as_view(),
+        name="transaction-list",
+    ),
+    path(
+        "subsidies/<uuid:subsidy_uuid>/admin/transactions/<uuid:transaction_uuid>/",
+        subsidies.TransactionDetail.as_view(),
+        name="transaction-detail",
+    ),
+    path(
+        "subsidies/<uuid:subsidy_uuid>/admin/transactions/<uuid:transaction_uuid>/reverse/",
+        ledger.TransactionReverse.as_view(),
+        name="transaction-reverse",
+    ),
+]
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Swagger UI and Redoc load their JavaScript from a CDN: they need internet access in the browser.
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("v1/", include(v1)),
+    path("v2/", include(v2)),
+]

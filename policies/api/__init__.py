@@ -1,0 +1,1 @@
+"""REST adapter of the policies app: learner redemption, policies CRUD and allocation, ledger writes."""

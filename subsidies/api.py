@@ -1,0 +1,291 @@
+"""REST adapter for subsidies and their ledger, in the reference system's v2 shapes.
+
+Staff with the model permission read and write; a customer admin reads its customer's subsidies, deposits
+and transactions. Creating and reversing redemption transactions goes through the policies (see
+policies/api/ledger.py), so every redemption invariant holds whichever door it comes through.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from accounts.api import require_customer, require_staff
+from accounts.permissions import customer_scope
+from common.api import CentsField, LmsUserIdField, MetadataField, StrictSerializer, errors, validated_query
+from customers.models import EnterpriseCustomer
+from subsidies import selectors
+from subsidies.models import Deposit, Reversal, Subsidy, Transaction, TransactionState
+from subsidies.services import create_subsidy, deposit
+
+
+class SubsidySerializer(serializers.ModelSerializer):
+    enterprise_customer_uuid = serializers.UUIDField(source="customer_id")
+    current_balance = serializers.SerializerMethodField(help_text="USD cents spendable now.")
+    total_deposits = serializers.SerializerMethodField(help_text="USD cents ever deposited.")
+    is_active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Subsidy
+        fields = [
+            "uuid",
+            "enterprise_customer_uuid",
+            "title",
+            "active_datetime",
+            "expiration_datetime",
+            "unit",
+            "current_balance",
+            "total_deposits",
+            "is_active",
+            "created",
+            "modified",
+        ]
+        read_only_fields = fields
+
+    def get_current_balance(self, subsidy) -> int:
+        return selectors.balance_cents(subsidy)
+
+    def get_total_deposits(self, subsidy) -> int:
+        return selectors.total_deposits_cents(subsidy)
+
+    def get_is_active(self, subsidy) -> bool:
+        return subsidy.is_active()
+
+
+class SubsidyCreateSerializer(StrictSerializer):
+    enterprise_customer_uuid = serializers.PrimaryKeyRelatedField(queryset=EnterpriseCustomer.objects.all())
+    title = serializers.CharField(max_length=255)
+    active_datetime = serializers.DateTimeField()
+    expiration_datetime = serializers.DateTimeField()
+    starting_balance_cents = CentsField(required=False, default=0, help_text="Deposited at creation when > 0.")
+    sales_contract_reference_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class SubsidyQuerySerializer(serializers.Serializer):
+    enterprise_customer_uuid = serializers.UUIDField(required=False)
+
+
+def subsidy_for(request, subsidy_uuid, perm: str, action: str) -> Subsidy:
+    """The subsidy in the URL, if the caller may `perm` it (staff) or administers its customer (reads)."""
+    subsidy = get_object_or_404(Subsidy, pk=subsidy_uuid)
+    if perm.split(".")[1].startswith("view_"):
+        require_customer(request, subsidy.customer_id, perm, action)
+    else:
+        require_staff(request, perm, action)
+    return subsidy
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List subsidies with balances (staff: all; customer admins: their own)",
+        parameters=[SubsidyQuerySerializer],
+        responses={200: SubsidySerializer(many=True), **errors(400)},
+    ),
+    post=extend_schema(
+        summary="Create a subsidy, optionally with a starting deposit",
+        request=SubsidyCreateSerializer,
+        responses={201: SubsidySerializer, **errors(400)},
+    ),
+)
+class SubsidyList(generics.ListCreateAPIView):
+    serializer_class = SubsidySerializer
+
+    def get_queryset(self):
+        query = validated_query(SubsidyQuerySerializer, self.request)
+        scope = customer_scope(self.request.user, "subsidies.view_subsidy")
+        queryset = Subsidy.objects.all()
+        if scope is not None:
+            queryset = queryset.filter(customer_id__in=scope)
+        if query.get("enterprise_customer_uuid"):
+            queryset = queryset.filter(customer_id=query["enterprise_customer_uuid"])
+        return queryset
+
+    def post(self, request):
+        require_staff(request, "subsidies.add_subsidy", "create subsidies")
+        serializer = SubsidyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        subsidy = create_subsidy(
+            customer=data["enterprise_customer_uuid"],
+            title=data["title"],
+            active_datetime=data["active_datetime"],
+            expiration_datetime=data["expiration_datetime"],
+            starting_balance_cents=data["starting_balance_cents"],
+            sales_contract_reference_id=data["sales_contract_reference_id"],
+            actor=request.user,
+        )
+        return Response(SubsidySerializer(subsidy).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(summary="Read a subsidy with its balance", responses={200: SubsidySerializer, **errors(404)})
+)
+class SubsidyDetail(generics.RetrieveAPIView):
+    serializer_class = SubsidySerializer
+
+    def get_object(self):
+        return subsidy_for(self.request, self.kwargs["subsidy_uuid"], "subsidies.view_subsidy", "read this subsidy")
+
+
+# --- deposits ------------------------------------------------------------------------------------------------
+
+
+class DepositSerializer(serializers.ModelSerializer):
+    subsidy_uuid = serializers.UUIDField(source="subsidy_id")
+    transaction_uuid = serializers.UUIDField(source="transaction_id")
+    idempotency_key = serializers.CharField(source="transaction.idempotency_key")
+    metadata = serializers.JSONField(source="transaction.metadata")
+
+    class Meta:
+        model = Deposit
+        fields = [
+            "uuid",
+            "subsidy_uuid",
+            "transaction_uuid",
+            "desired_deposit_quantity",
+            "sales_contract_reference_id",
+            "sales_contract_reference_provider",
+            "idempotency_key",
+            "metadata",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class DepositCreateSerializer(StrictSerializer):
+    desired_deposit_quantity = CentsField(min_value=1, help_text="USD cents to add.")
+    sales_contract_reference_id = serializers.CharField(max_length=255)
+    sales_contract_reference_provider = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default=""
+    )
+    idempotency_key = serializers.CharField(
+        max_length=255, required=False, help_text="A repeat with the same key returns the first deposit (200)."
+    )
+    metadata = MetadataField(required=False, default=dict)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List a subsidy's deposits", responses={200: DepositSerializer(many=True), **errors(404)}
+    ),
+    post=extend_schema(
+        summary="Deposit funds (201 new, 200 repeat of an idempotency key)",
+        request=DepositCreateSerializer,
+        responses={201: DepositSerializer, 200: DepositSerializer, **errors(400, 404, 422, 503)},
+    ),
+)
+class DepositList(generics.ListCreateAPIView):
+    serializer_class = DepositSerializer
+
+    def get_queryset(self):
+        subsidy = subsidy_for(self.request, self.kwargs["subsidy_uuid"], "subsidies.view_deposit", "read deposits")
+        return Deposit.objects.filter(subsidy=subsidy).select_related("transaction")
+
+    def post(self, request, subsidy_uuid):
+        subsidy = subsidy_for(request, subsidy_uuid, "subsidies.add_deposit", "deposit funds")
+        serializer = DepositCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        made, created = deposit(
+            subsidy=subsidy,
+            quantity_cents=data["desired_deposit_quantity"],
+            sales_contract_reference_id=data["sales_contract_reference_id"],
+            sales_contract_reference_provider=data["sales_contract_reference_provider"],
+            idempotency_key=data.get("idempotency_key"),
+            metadata=data["metadata"],
+            actor=request.user,
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(DepositSerializer(made).data, status=code)
+
+
+# --- transactions (read side; writes in policies/api/ledger.py) -----------------------------------------------
+
+
+class ReversalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Reversal
+        fields = ["uuid", "quantity", "idempotency_key", "reason", "created", "modified"]
+        read_only_fields = fields
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    subsidy_uuid = serializers.UUIDField(source="subsidy_id")
+    unit = serializers.SerializerMethodField()
+    reversal = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "uuid",
+            "subsidy_uuid",
+            "state",
+            "idempotency_key",
+            "lms_user_id",
+            "lms_user_email",
+            "content_key",
+            "parent_content_key",
+            "content_title",
+            "quantity",
+            "unit",
+            "fulfillment_identifier",
+            "subsidy_access_policy_uuid",
+            "metadata",
+            "failure_reason",
+            "failure_message",
+            "created",
+            "modified",
+            "reversal",
+        ]
+        read_only_fields = fields
+
+    def get_unit(self, entry) -> str:
+        return "usd_cents"
+
+    @extend_schema_field(ReversalSerializer(allow_null=True))
+    def get_reversal(self, entry):
+        try:
+            return ReversalSerializer(entry.reversal).data
+        except Reversal.DoesNotExist:
+            return None
+
+
+class TransactionQuerySerializer(serializers.Serializer):
+    lms_user_id = LmsUserIdField(required=False)
+    content_key = serializers.CharField(required=False, max_length=255)
+    subsidy_access_policy_uuid = serializers.UUIDField(required=False)
+    state = serializers.ListField(
+        child=serializers.ChoiceField(choices=TransactionState.choices),
+        required=False,
+        help_text="Repeatable; states are OR'd.",
+    )
+
+
+def transactions_matching(subsidy: Subsidy, request):
+    """The subsidy's transactions filtered by the validated query string."""
+    query = validated_query(TransactionQuerySerializer, request)
+    queryset = selectors.transactions_for(subsidy)
+    if query.get("lms_user_id"):
+        queryset = queryset.filter(lms_user_id=query["lms_user_id"])
+    if query.get("content_key"):
+        queryset = queryset.filter(content_key=query["content_key"])
+    if query.get("subsidy_access_policy_uuid"):
+        queryset = queryset.filter(subsidy_access_policy_uuid=query["subsidy_access_policy_uuid"])
+    if query.get("state"):
+        queryset = queryset.filter(state__in=query["state"])
+    return queryset
+
+
+@extend_schema_view(
+    get=extend_schema(summary="Read a transaction", responses={200: TransactionSerializer, **errors(404)})
+)
+class TransactionDetail(generics.RetrieveAPIView):
+    serializer_class = TransactionSerializer
+
+    def get_object(self):
+        subsidy = subsidy_for(
+            self.request, self.kwargs["subsidy_uuid"], "subsidies.view_transaction", "read transactions"
+        )
+        return get_object_or_404(selectors.transactions_for(subsidy), pk=self.kwargs["transaction_uuid"])
