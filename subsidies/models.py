@@ -111,3 +111,38 @@ class Deposit(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.desired_deposit_quantity} cents ({self.sales_contract_reference_id})"
+
+
+class LedgerTotal(models.Model):
+    """Running sums of one ledger, so a balance or a policy's spend is one row read, not a sum over the ledger.
+
+    One row for the whole subsidy (`policy_uuid` empty: `net_cents` is its balance) and one per policy
+    spending from it (`net_cents` is minus the policy's spend, `redemptions` its live, unreversed
+    redemptions). Same rule as the selectors' sums: non-failed transactions plus their reversals.
+
+    Kept by database triggers (migration 0002) on every insert, update and delete of a transaction or a
+    reversal, inside the writing transaction, so no code path can leave it out of step with the rows; the
+    ledger services write while holding the subsidy lock, so the totals read under that lock are exact.
+    `selectors.ledger_totals_drift()` compares them with the real sums (tests/test_ledger_totals.py).
+    """
+
+    subsidy = models.ForeignKey(Subsidy, on_delete=models.CASCADE, related_name="totals")
+    policy_uuid = models.UUIDField(null=True, blank=True)
+    net_cents = models.BigIntegerField(default=0)
+    redemptions = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subsidy"], condition=models.Q(policy_uuid__isnull=True), name="one_ledger_total_per_subsidy"
+            ),
+            models.UniqueConstraint(
+                fields=["subsidy", "policy_uuid"],
+                condition=models.Q(policy_uuid__isnull=False),
+                name="one_ledger_total_per_subsidy_policy",
+            ),
+        ]
+        indexes = [models.Index(fields=["policy_uuid"], name="ledger_total_policy")]
+
+    def __str__(self) -> str:
+        return f"{self.subsidy_id} / {self.policy_uuid or 'all'}: {self.net_cents} cents"

@@ -8,7 +8,7 @@ from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subq
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 
-from subsidies.models import Deposit, Reversal, Subsidy, Transaction, TransactionState
+from subsidies.models import Deposit, LedgerTotal, Reversal, Subsidy, Transaction, TransactionState
 
 _LIVE = ~Q(state=TransactionState.FAILED)
 
@@ -18,13 +18,14 @@ def _sum(queryset: QuerySet, field: str = "quantity") -> int:
 
 
 def balance_cents(subsidy: Subsidy | UUID | str) -> int:
-    """Sum of non-failed transactions plus their reversals."""
+    """Sum of non-failed transactions plus their reversals: one row read from the running totals.
+
+    The totals are kept by database triggers on every ledger write (subsidies/ledger_totals.py), so this
+    equals the sum over the rows; summing them here would cost a pass over the whole ledger.
+    """
     subsidy_id = getattr(subsidy, "pk", subsidy)
-    spent = _sum(Transaction.objects.filter(_LIVE, subsidy_id=subsidy_id))
-    refunded = _sum(
-        Reversal.objects.filter(transaction__subsidy_id=subsidy_id).exclude(transaction__state=TransactionState.FAILED)
-    )
-    return spent + refunded
+    totals = LedgerTotal.objects.filter(subsidy_id=subsidy_id, policy_uuid__isnull=True)
+    return totals.values_list("net_cents", flat=True).first() or 0
 
 
 def total_deposits_cents(subsidy: Subsidy | UUID | str) -> int:
@@ -35,11 +36,15 @@ def total_deposits_cents(subsidy: Subsidy | UUID | str) -> int:
 def policy_spend(policy_uuid: UUID, *, lms_user_id: int | None = None) -> dict[str, int]:
     """Spent cents (positive number) and redemption count under a policy, net of reversals.
 
-    With `lms_user_id`, only that learner's. One query: counts redemptions that were not reversed.
+    With `lms_user_id`, only that learner's (a sum over their few rows); without, the policy's running
+    totals (one row per subsidy the policy spent from).
     """
-    filters = Q(subsidy_access_policy_uuid=policy_uuid) & _LIVE
-    if lms_user_id is not None:
-        filters &= Q(lms_user_id=lms_user_id)
+    if lms_user_id is None:
+        row = LedgerTotal.objects.filter(policy_uuid=policy_uuid).aggregate(
+            net=Coalesce(Sum("net_cents"), 0), redemptions=Coalesce(Sum("redemptions"), 0)
+        )
+        return {"spent_cents": -row["net"], "redemptions": row["redemptions"]}
+    filters = Q(subsidy_access_policy_uuid=policy_uuid, lms_user_id=lms_user_id) & _LIVE
     row = Transaction.objects.filter(filters).aggregate(
         spent=Coalesce(Sum("quantity"), 0),
         refunded=Coalesce(Sum("reversal__quantity"), 0),
