@@ -223,6 +223,12 @@ def save_policy(policy: SubsidyAccessPolicy, *, groups=None) -> SubsidyAccessPol
         if policy.subsidy_id is not None:  # without one, full_clean names the missing field
             ledger.lock_subsidy(policy.subsidy_id)
         _full_clean(policy)
+        foreign = [g.name for g in groups or () if g.customer_id != policy.customer_id]
+        if foreign:
+            raise PolicyInvalid(
+                "The policy is invalid; nothing was saved.",
+                field_errors={"groups": [f"Not groups of this policy's customer: {', '.join(foreign)}."]},
+            )
         if policy.policy_type == PolicyType.ASSIGNED and policy.assignment_configuration_id is None:
             policy.assignment_configuration = AssignmentConfiguration.objects.create(customer_id=policy.customer_id)
         policy.save()
@@ -269,6 +275,8 @@ def allocate(
         policy = SubsidyAccessPolicy.all_objects.select_for_update().get(pk=policy.pk)
         if not policy.active or policy.retired or policy.is_deleted:
             raise RedemptionRefused(reasons.POLICY_EXPIRED)
+        if not subsidy.is_active():
+            raise RedemptionRefused(reasons.SUBSIDY_EXPIRED)
         config_id = policy.assignment_configuration_id
         existing = {
             (a.learner_email.lower()): a

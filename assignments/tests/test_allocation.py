@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import transaction
 
@@ -151,6 +153,18 @@ def test_a_policy_that_is_no_longer_available_allocates_nothing(retire):
         _allocate(s, _emails(1))
 
     assert refused.value.reason == reasons.POLICY_EXPIRED
+    assert not LearnerContentAssignment.objects.exists()
+
+
+def test_an_expired_subsidy_allocates_nothing():
+    s = _assigned()
+    s.subsidy.expiration_datetime = s.subsidy.active_datetime + dt.timedelta(seconds=1)
+    s.subsidy.save()
+
+    with pytest.raises(RedemptionRefused) as refused:
+        _allocate(s, _emails(1))
+
+    assert refused.value.reason == reasons.SUBSIDY_EXPIRED
     assert not LearnerContentAssignment.objects.exists()
 
 

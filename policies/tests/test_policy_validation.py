@@ -8,7 +8,7 @@ from policies.errors import PolicyInvalid
 from policies.models import AccessMethod, PolicyType, SubsidyAccessPolicy
 from policies.services import redeem, reverse_redemption, save_policy, soft_delete_policy
 from subsidies.services import deposit
-from testing.factories import CatalogFactory, CustomerFactory, make_policy, make_scenario, make_subsidy
+from testing.factories import CatalogFactory, CustomerFactory, GroupFactory, make_policy, make_scenario, make_subsidy
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +143,15 @@ def test_catalog_and_subsidy_must_belong_to_the_policys_customer():
 
     assert errors["catalog"] == ["The catalog belongs to another customer."]
     assert errors["subsidy"] == ["The subsidy belongs to another customer."]
+
+
+def test_groups_must_belong_to_the_policys_customer():
+    subsidy = make_subsidy(customer=CustomerFactory())
+    foreign_group = GroupFactory(name="Elsewhere")
+
+    errors = _refused(_new_policy(subsidy, spend_limit_cents=1_000), groups=[foreign_group])
+
+    assert errors["groups"] == ["Not groups of this policy's customer: Elsewhere."]
 
 
 def test_a_policy_without_a_subsidy_is_refused_field_by_field():
