@@ -38,7 +38,7 @@ class ForcedRedemptionForm(forms.ModelForm):
         if self.check_only or self.errors:
             return data
         values = self.service_fields()
-        if self.instance.pk and not self.instance._state.adding:
+        if not self.instance._state.adding:
             # A change: the read-only (settled) fields keep the record's values.
             values = {name: getattr(self.instance, name) for name in EDITABLE_FIELDS} | values
         try:

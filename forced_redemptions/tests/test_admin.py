@@ -8,6 +8,7 @@ import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from assignments.models import AssignmentState, LearnerContentAssignment
 from demo import data as demo_data
@@ -491,9 +492,10 @@ def test_staff_with_only_the_view_permission_can_look_but_not_force(demo, viewer
     assert viewer_client.post(add_url(), form_data(lms_user_id=1003)).status_code == 403
     assert viewer_client.post(change_url(record), change_data(record)).status_code == 403
     assert viewer_client.post(check_url(), form_data()).status_code == 403
-    assert REDEEM_NOW not in viewer_client.get(changelist_url()).context["cl"].model_admin.get_actions(
-        page.wsgi_request
-    )
+    history = reverse("admin:forced_redemptions_forcedpolicyredemption_history", args=[record.pk])
+    assert viewer_client.get(history).status_code == 200
+    listing = viewer_client.get(changelist_url())
+    assert REDEEM_NOW not in listing.context["cl"].model_admin.get_actions(listing.wsgi_request)
     viewer_client.post(changelist_url(), {"action": REDEEM_NOW, "_selected_action": [str(record.pk)]})
     record.refresh_from_db()
     assert record.state == ForcedState.WAITING
@@ -516,8 +518,6 @@ def test_only_a_never_tried_record_can_be_deleted(demo, forcer_client):
     waiting = force(wait_to_redeem=True)
     errored = force(lms_user_id=demo_data.UNLINKED_LEARNER)
     delete = "admin:forced_redemptions_forcedpolicyredemption_delete"
-    from django.urls import reverse
-
     assert forcer_client.post(reverse(delete, args=[errored.pk]), {"post": "yes"}).status_code == 403
     assert forcer_client.post(reverse(delete, args=[waiting.pk]), {"post": "yes"}).status_code == 302
     assert list(ForcedPolicyRedemption.objects.all()) == [errored]

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from demo import data as demo_data
 from forced_redemptions.models import ForcedPolicyRedemption, ForcedState
@@ -44,6 +45,9 @@ def chromium_page(monkeypatch):
             yield page
         finally:
             browser.close()
+            # With Playwright's loop running, Django keys connections by context, not by thread: the ones
+            # the test opened here are not the ones pytest-django closes, so close them while still here.
+            connections.close_all()
 
 
 def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, demo, superuser, chromium_page):
