@@ -14,6 +14,8 @@ from policies.models import SubsidyAccessPolicy
 from subsidies.api import TransactionSerializer
 from subsidies.models import Subsidy
 
+MAX_COUNT = 2_147_483_647  # a PositiveIntegerField on every database
+
 # Set by the redemption itself (forcing, late window), never by a caller.
 RESERVED_METADATA_KEYS = ("allow_late_enrollment", "forced_redemption_uuid", "forced_redemption_reason")
 
@@ -41,6 +43,9 @@ class PolicySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     )
     spend_limit_cents = CentsField(required=False, allow_null=True, help_text="Empty = no limit.")
     per_learner_spend_limit_cents = CentsField(required=False, allow_null=True)
+    per_learner_enrollment_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_COUNT, help_text="Redemptions per learner."
+    )
     assignment_configuration_uuid = serializers.UUIDField(
         source="assignment_configuration_id", read_only=True, allow_null=True
     )

@@ -1,11 +1,21 @@
 """Print an API token for a (new or existing) user, optionally a learner and/or a customer member."""
 
+import uuid
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import MembershipRole
 from accounts.services import provision_api_user
 from common.errors import DomainError
 from customers.models import EnterpriseCustomer
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class Command(BaseCommand):
@@ -21,11 +31,8 @@ class Command(BaseCommand):
         found = None
         if customer:
             found = EnterpriseCustomer.objects.filter(slug=customer).first()
-            if found is None:
-                try:
-                    found = EnterpriseCustomer.objects.filter(pk=customer).first()
-                except Exception:  # noqa: BLE001 - not a uuid either
-                    found = None
+            if found is None and _is_uuid(customer):
+                found = EnterpriseCustomer.objects.filter(pk=customer).first()
             if found is None:
                 raise CommandError(f"No customer with uuid or slug {customer!r}.")
         try:
