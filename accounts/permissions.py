@@ -22,14 +22,13 @@ def is_staff_with(user, perm: str) -> bool:
 
 
 def own_lms_user_id(user) -> int | None:
-    """The learner this user is, or None."""
+    """The learner this user is, or None. No query when token authentication already joined it."""
     if not (user and user.is_authenticated):
         return None
-    cached = getattr(user, "_lms_user_id_cache", False)
-    if cached is False:
-        cached = ApiIdentity.objects.filter(user_id=user.pk).values_list("lms_user_id", flat=True).first()
-        user._lms_user_id_cache = cached
-    return cached
+    try:
+        return user.api_identity.lms_user_id
+    except ApiIdentity.DoesNotExist:
+        return None
 
 
 def administered_customer_ids(user) -> set[UUID]:

@@ -246,6 +246,8 @@ class TransactionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ReversalSerializer(allow_null=True))
     def get_reversal(self, entry):
+        if self.context.get("just_created"):
+            return None  # a transaction written in this request has no reversal yet
         try:
             return ReversalSerializer(entry.reversal).data
         except Reversal.DoesNotExist:

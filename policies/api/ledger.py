@@ -78,7 +78,8 @@ class TransactionList(generics.ListCreateAPIView):
             price_cents=price,
         )
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(TransactionSerializer(result.transaction).data, status=code)
+        context = {"just_created": result.created}
+        return Response(TransactionSerializer(result.transaction, context=context).data, status=code)
 
 
 class TransactionReverse(APIView):

@@ -137,7 +137,8 @@ class RedeemView(APIView):
         result = redeem(
             policy=policy, lms_user_id=lms_user_id, content_key=data["content_key"], metadata=data["metadata"]
         )
-        return Response(TransactionSerializer(result.transaction).data)
+        context = {"just_created": result.created}
+        return Response(TransactionSerializer(result.transaction, context=context).data)
 
 
 class CreditsAvailableView(APIView):
