@@ -109,6 +109,8 @@ def test_catalogs_are_created_with_course_keys_changed_and_deleted_by_staff():
     )
     assert created.status_code == 201, created.content
     url = f"/api/v1/catalogs/{created.json()['uuid']}/"
+    replaced = api.put(url, {"enterprise_customer_uuid": str(customer.uuid), "title": "Renamed"})
+    assert replaced.json()["title"] == "Renamed" and replaced.json()["course_keys"] == [run.course.key]
     assert api.patch(url, {"course_keys": []}).json()["course_keys"] == []
     assert api.get("/api/v1/catalogs/", {"enterprise_customer_uuid": str(customer.uuid)}).json()["count"] == 1
     assert api.delete(url).status_code == 204

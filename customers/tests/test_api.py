@@ -121,6 +121,7 @@ def test_unlinking_and_regrouping_a_learner():
     api = superuser_client()
     url = f"/api/v1/customers/{customer.uuid}/learners/{link.lms_user_id}/"
 
+    assert api.get(url).json()["email"] == link.email
     body = api.patch(url, {"active": False, "group_uuids": [str(group.uuid)]}).json()
 
     assert body["active"] is False and body["group_uuids"] == [str(group.uuid)]
@@ -190,6 +191,7 @@ def test_groups_are_created_renamed_listed_with_members_and_deleted():
     link.groups.add(created.json()["uuid"])
 
     assert api.patch(url, {"name": "Eng"}).json()["name"] == "Eng"
+    assert api.get(url).json()["member_lms_user_ids"] == [link.lms_user_id]
     assert api.get(f"/api/v1/customers/{customer.uuid}/groups/").json()["results"][0]["member_lms_user_ids"] == [
         link.lms_user_id
     ]

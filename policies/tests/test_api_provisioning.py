@@ -50,6 +50,10 @@ def test_staff_create_read_update_and_soft_delete_a_policy():
     assert (body["priority"], body["group_uuids"], body["access_method"]) == (1, [str(group.uuid)], "direct")
     url = f"{POLICIES}{body['uuid']}/"
 
+    replaced = api.put(url, _policy_body(customer, catalog, subsidy, display_name="Replaced", spend_limit_cents=None))
+    assert replaced.status_code == 200, replaced.content
+    assert (replaced.json()["display_name"], replaced.json()["spend_limit_cents"]) == ("Replaced", None)
+    assert api.get(url).json()["group_uuids"] == [str(group.uuid)]  # PUT without groups keeps them
     changed = api.patch(url, {"display_name": "Renamed", "group_uuids": []})
     assert changed.status_code == 200, changed.content
     assert (changed.json()["display_name"], changed.json()["group_uuids"]) == ("Renamed", [])
