@@ -107,7 +107,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="learner-credit@localhost
 REST_FRAMEWORK = {
     # Token first: an unauthenticated request gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
