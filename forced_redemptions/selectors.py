@@ -76,8 +76,10 @@ def check_forced(record: ForcedPolicyRedemption) -> ForcedCheck:
 
 def forced_redemptions() -> QuerySet[ForcedPolicyRedemption]:
     """Records with what list pages show, in a constant number of queries (no per-row lookups)."""
+    # Correlated on the record's own columns: a reference through the policy would join the policy table
+    # into the list's COUNT(*) too, a hash join over every record (see BENCHMARKS.md).
     learner_email = EnterpriseCustomerUser.objects.filter(
-        customer_id=OuterRef("subsidy_access_policy__customer_id"), lms_user_id=OuterRef("lms_user_id")
+        customer__policies=OuterRef("subsidy_access_policy_id"), lms_user_id=OuterRef("lms_user_id")
     ).values("email")[:1]
     return ForcedPolicyRedemption.objects.select_related(
         "subsidy_access_policy", "subsidy_access_policy__customer", "created_by", "modified_by"
