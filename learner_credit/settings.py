@@ -78,8 +78,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if env("TEST_DATABASE_NAME", default=""):
     # Lets several test runs share one PostgreSQL server without trampling each other's test database.
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
+# Reuse a connection across requests (health-checked first): a new PostgreSQL connection per request
+# costs a server process start, more than a whole redemption (see BENCHMARKS.md).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    # WAL: readers do not block the writer, and a commit appends to one log instead of rewriting pages.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL"}
+    )
 
 # How long a redemption waits for a row lock before giving up with a retryable error.
 LOCK_WAIT_TIMEOUT_SECONDS = env("LOCK_WAIT_TIMEOUT_SECONDS")
