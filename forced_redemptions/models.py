@@ -1,6 +1,8 @@
 """ADR 0019: a staff-written instruction to force one learner's redemption into one course run.
 
-State is derived, not stored: redeemed (redeemed_at set) > errored (errored_at set) > waiting.
+State is derived, not stored: reversed (reversed_at set) > redeemed (redeemed_at set) > errored
+(errored_at set) > waiting. A reversed record was redeemed and then refunded and unenrolled; it stays as
+the audit trail and no longer stands in the way of a new forced redemption of the same three.
 Every attempt is kept in ForcedRedemptionAttempt; every change in history.
 """
 
@@ -17,6 +19,16 @@ class ForcedState(models.TextChoices):
     WAITING = "waiting"
     REDEEMED = "redeemed"
     ERRORED = "errored"
+    REVERSED = "reversed"
+
+
+# The derived state as a query condition: the one definition list filters (admin, API) use.
+STATE_CONDITIONS = {
+    ForcedState.REVERSED: models.Q(reversed_at__isnull=False),
+    ForcedState.REDEEMED: models.Q(redeemed_at__isnull=False, reversed_at__isnull=True),
+    ForcedState.ERRORED: models.Q(redeemed_at__isnull=True, errored_at__isnull=False),
+    ForcedState.WAITING: models.Q(redeemed_at__isnull=True, errored_at__isnull=True),
+}
 
 
 class ForcedPolicyRedemption(TimeStampedModel):
@@ -55,6 +67,9 @@ class ForcedPolicyRedemption(TimeStampedModel):
     redeemed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     transaction_uuid = models.UUIDField(null=True, blank=True, unique=True)
     charged_cents = models.BigIntegerField(null=True, blank=True)
+    reversed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its transaction was reversed (refunded and the learner unenrolled)."
+    )
     errored_at = models.DateTimeField(null=True, blank=True, db_index=True)
     error_reason = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
@@ -68,7 +83,8 @@ class ForcedPolicyRedemption(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["subsidy_access_policy", "lms_user_id", "course_run_key"],
-                condition=models.Q(redeemed_at__isnull=False),
+                # A reversed record no longer stands: the same three may be forced again.
+                condition=models.Q(redeemed_at__isnull=False, reversed_at__isnull=True),
                 name="one_redeemed_forced_redemption_per_policy_learner_run",
             ),
         ]
@@ -81,6 +97,8 @@ class ForcedPolicyRedemption(TimeStampedModel):
 
     @property
     def state(self) -> str:
+        if self.reversed_at:
+            return ForcedState.REVERSED
         if self.redeemed_at:
             return ForcedState.REDEEMED
         if self.errored_at:
@@ -92,10 +110,14 @@ class AttemptOutcome(models.TextChoices):
     REDEEMED = "redeemed"
     ALREADY_REDEEMED = "already_redeemed"
     ERRORED = "errored"
+    REVERSED = "reversed"
 
 
 class ForcedRedemptionAttempt(models.Model):
-    """One try at redeeming a forced redemption: who, when, outcome, reason, transaction."""
+    """One try at redeeming (or the reversal of) a forced redemption: who, when, outcome, reason, transaction.
+
+    A reversal's `charged_cents` is negative: the amount refunded.
+    """
 
     forced_redemption = models.ForeignKey(ForcedPolicyRedemption, on_delete=models.CASCADE, related_name="attempts")
     attempted_at = models.DateTimeField(auto_now_add=True, db_index=True)
