@@ -12,6 +12,7 @@ from catalog.selectors import get_course_run
 from common.errors import DomainError
 from customers.models import EnterpriseCustomerUser
 from customers.selectors import require_known_learner
+from forced_redemptions.errors import ForcedRedemptionReversed
 from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.services import ensure_not_duplicate, redemption_metadata
 from fulfillment.backends import EnrollmentRequest
@@ -37,6 +38,13 @@ class ForcedCheck:
 
 def check_forced(record: ForcedPolicyRedemption) -> ForcedCheck:
     """Dry run of `redeem_forced` for a saved or unsaved record: same checks, no writes."""
+    if record.reversed_at:
+        return ForcedCheck(
+            False,
+            ForcedRedemptionReversed.reason,
+            f"Redeemed and then reversed (transaction {record.transaction_uuid}); a reversed forced redemption is "
+            f"not redeemed again. Add a new forced redemption instead.",
+        )
     if record.redeemed_at:
         return ForcedCheck(False, "already_redeemed", f"Already redeemed (transaction {record.transaction_uuid}).")
     policy = record.subsidy_access_policy
@@ -44,7 +52,11 @@ def check_forced(record: ForcedPolicyRedemption) -> ForcedCheck:
         require_known_learner(record.lms_user_id)
         run = get_course_run(record.course_run_key)
         ensure_not_duplicate(
-            policy_id=policy.pk, lms_user_id=record.lms_user_id, course_run_key=run.key, exclude_pk=record.pk
+            policy_id=policy.pk,
+            lms_user_id=record.lms_user_id,
+            course_run_key=run.key,
+            exclude_pk=record.pk,
+            settle=False,  # a dry run writes nothing
         )
     except DomainError as error:
         return ForcedCheck(False, error.reason, error.message)

@@ -4,6 +4,10 @@
 uses. It locks the record first, then calls policies.services.redeem(forced=True), which takes the
 ledger locks in the documented order. Success or failure, it writes the outcome on the record and
 one ForcedRedemptionAttempt row, in the same transaction as the redemption itself.
+
+`reverse_forced_redemption` undoes a redeemed one (refund + unenroll), the same way: record lock first,
+then policies.services.reverse_redemption. A reversal done in the ledger instead (Transaction admin or
+API) is noticed by `settle_if_reversed`, the one place that decides whether a redeemed record still stands.
 """
 
 from __future__ import annotations
@@ -19,11 +23,17 @@ from catalog.selectors import get_course_run
 from common.errors import DomainError, InvalidInput, LockWaitTimeout
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from customers.selectors import learner_link, require_known_learner
-from forced_redemptions.errors import DuplicateForcedRedemption, SettledForcedRedemption
+from forced_redemptions.errors import (
+    DuplicateForcedRedemption,
+    ForcedRedemptionNotRedeemed,
+    ForcedRedemptionReversed,
+    SettledForcedRedemption,
+)
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedRedemptionAttempt
 from fulfillment.services import TERMS_FORMAT
 from policies.models import SubsidyAccessPolicy
-from policies.services import Redemption, redeem
+from policies.services import Redemption, redeem, reverse_redemption
+from subsidies.models import Reversal, Transaction
 
 SETTLED_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents")
 EDITABLE_FIELDS = (
@@ -62,20 +72,67 @@ def validate_fields(fields: dict[str, Any]) -> None:
         raise InvalidInput("The forced redemption is invalid; nothing was saved.", field_errors=errors)
 
 
-def ensure_not_duplicate(*, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None) -> None:
+def ensure_not_duplicate(
+    *, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None, settle: bool = True
+) -> None:
+    """Refuse a second forced redemption of the same three while a redeemed, unreversed one stands.
+
+    A redeemed record whose transaction was reversed in the ledger no longer stands: it is settled as
+    reversed here (unless `settle=False`, for dry runs that write nothing) and the new one may proceed.
+    """
     redeemed = ForcedPolicyRedemption.objects.filter(
         subsidy_access_policy_id=policy_id,
         lms_user_id=lms_user_id,
         course_run_key=course_run_key,
         redeemed_at__isnull=False,
+        reversed_at__isnull=True,
     ).exclude(pk=exclude_pk)
-    if first := redeemed.first():
-        raise DuplicateForcedRedemption(
-            f"Learner {lms_user_id} was already force-redeemed into {course_run_key} under this policy "
-            f"(forced redemption {first.uuid}, transaction {first.transaction_uuid}). Reverse that transaction "
-            f"first if a new redemption is really needed.",
-            existing_uuid=str(first.uuid),
-        )
+    for record in redeemed:
+        # Read first, lock only a record that no longer stands: a caller may already hold ledger locks,
+        # and a standing record's lock comes before them (see reverse_forced_redemption).
+        if _reversal_of(record) is None:
+            raise DuplicateForcedRedemption(
+                f"Learner {lms_user_id} was already force-redeemed into {course_run_key} under this policy "
+                f"(forced redemption {record.uuid}, transaction {record.transaction_uuid}). Reverse it first "
+                f"(refund and unenroll) if a new redemption is really needed.",
+                existing_uuid=str(record.uuid),
+            )
+        if settle:
+            settle_if_reversed(ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk))
+
+
+def _reversal_of(record: ForcedPolicyRedemption) -> Reversal | None:
+    if record.transaction_uuid is None:
+        return None
+    return Reversal.objects.select_related("created_by").filter(transaction_id=record.transaction_uuid).first()
+
+
+def settle_if_reversed(record: ForcedPolicyRedemption) -> bool:
+    """Whether a redeemed record's transaction was reversed; if it was, the record says so from now on.
+
+    The one rule for "does a redeemed forced redemption still stand": not once its transaction has a
+    reversal, wherever it was made. A reversal made in the ledger knows nothing of forced redemptions, so
+    the record learns of it here: `reversed_at` becomes the reversal's time and an attempt notes it.
+    The caller holds the record's row lock.
+    """
+    if record.reversed_at:
+        return True
+    reversal = _reversal_of(record) if record.redeemed_at else None
+    if reversal is None:
+        return False
+    record.reversed_at = reversal.created
+    record.save()
+    _attempt(
+        record,
+        reversal.created_by,
+        AttemptOutcome.REVERSED,
+        transaction_uuid=record.transaction_uuid,
+        charged_cents=-reversal.quantity,
+        message=f"Reversed in the ledger on {reversal.created:%Y-%m-%d %H:%M:%S} UTC by {reversal.created_by or '-'}"
+        f": refunded {reversal.quantity} cents (transaction {record.transaction_uuid}). "
+        f"Reason: {reversal.reason or '-'}",
+    )
+    return True
 
 
 def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
@@ -142,6 +199,7 @@ def redeem_forced(*, record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedem
             bound_lock_wait()
             current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
             if current.redeemed_at:
+                settle_if_reversed(current)
                 return _note_already_redeemed(current, actor)
             try:
                 result = _redeem(current)
@@ -227,14 +285,25 @@ def _note_success(record: ForcedPolicyRedemption, actor, result: Redemption) -> 
 
 
 def _note_already_redeemed(record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedemption:
+    redeemed = f"Already redeemed on {record.redeemed_at:%Y-%m-%d %H:%M:%S} UTC (transaction {record.transaction_uuid})"
+    if record.reversed_at:
+        return _attempt(
+            record,
+            actor,
+            AttemptOutcome.ALREADY_REDEEMED,
+            reason_code=ForcedRedemptionReversed.reason,
+            transaction_uuid=record.transaction_uuid,
+            charged_cents=0,
+            message=f"{redeemed} and reversed on {record.reversed_at:%Y-%m-%d %H:%M:%S} UTC; a reversed forced "
+            f"redemption is not redeemed again and nothing was charged. Add a new forced redemption instead.",
+        )
     return _attempt(
         record,
         actor,
         AttemptOutcome.ALREADY_REDEEMED,
         transaction_uuid=record.transaction_uuid,
         charged_cents=0,
-        message=f"Already redeemed on {record.redeemed_at:%Y-%m-%d %H:%M:%S} UTC (transaction "
-        f"{record.transaction_uuid}); nothing was charged again.",
+        message=f"{redeemed}; nothing was charged again.",
     )
 
 
@@ -253,3 +322,50 @@ def _note_failure(record: ForcedPolicyRedemption, actor, error: Exception, trace
     record.modified_by = _user(actor) or record.modified_by
     record.save()
     return _attempt(record, actor, AttemptOutcome.ERRORED, reason_code=reason, message=message, traceback=trace)
+
+
+def reverse_forced_redemption(*, record: ForcedPolicyRedemption, actor, reason: str) -> ForcedPolicyRedemption:
+    """Undo a redeemed forced redemption: refund its transaction and unenroll the learner, as one unit.
+
+    The record stays as the audit trail, now `reversed`, with a `reversed` attempt; it no longer stands
+    in the way of a new forced redemption of the same learner, run and policy. Raises InvalidInput
+    without a reason, ForcedRedemptionNotRedeemed / ForcedRedemptionReversed when there is nothing to
+    reverse, and the ledger's errors (LockWaitTimeout, ...), having written nothing.
+    """
+    reason = str(reason or "").strip()
+    if not reason:
+        raise InvalidInput(
+            "Say why this forced redemption is reversed; nothing was reversed.",
+            field_errors={"reason": ["Say why it is reversed (e.g. a support ticket reference)."]},
+        )
+    with lock_errors_as_domain(), transaction.atomic():
+        bound_lock_wait()
+        current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
+        if current.reversed_at:
+            raise ForcedRedemptionReversed(
+                f"This forced redemption was already reversed on {current.reversed_at:%Y-%m-%d %H:%M} UTC "
+                f"(transaction {current.transaction_uuid}); nothing was refunded again."
+            )
+        if not current.redeemed_at:
+            raise ForcedRedemptionNotRedeemed(
+                f"This forced redemption is {current.state}, not redeemed: nothing was charged or enrolled, so "
+                f"there is nothing to reverse."
+            )
+        if settle_if_reversed(current):  # reversed in the ledger already: now on record here too
+            return current
+        entry = Transaction.objects.get(pk=current.transaction_uuid)
+        reversal = reverse_redemption(
+            entry=entry, reason=f"{reason} (forced redemption {current.uuid})", actor=_user(actor)
+        )
+        current.reversed_at = reversal.created
+        current.modified_by = _user(actor) or current.modified_by
+        current.save()
+        return _attempt(
+            current,
+            actor,
+            AttemptOutcome.REVERSED,
+            transaction_uuid=entry.uuid,
+            charged_cents=-reversal.quantity,
+            message=f"Reversed: refunded {reversal.quantity} cents (transaction {entry.uuid}) and unenrolled the "
+            f"learner. Reason: {reason}",
+        )
