@@ -35,6 +35,8 @@ from policies.models import SubsidyAccessPolicy
 from policies.services import Redemption, redeem, reverse_redemption
 from subsidies.models import Reversal, Transaction
 
+# The reason code of the attempt that notes a reversal made in the ledger, not through this app.
+REVERSED_IN_LEDGER = "reversed_in_ledger"
 SETTLED_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents")
 EDITABLE_FIELDS = (
     *SETTLED_FIELDS,
@@ -126,6 +128,7 @@ def settle_if_reversed(record: ForcedPolicyRedemption) -> bool:
         record,
         reversal.created_by,
         AttemptOutcome.REVERSED,
+        reason_code=REVERSED_IN_LEDGER,
         transaction_uuid=record.transaction_uuid,
         charged_cents=-reversal.quantity,
         message=f"Reversed in the ledger on {reversal.created:%Y-%m-%d %H:%M:%S} UTC by {reversal.created_by or '-'}"

@@ -3,6 +3,7 @@
 Saving calls create_forced_redemption / update_forced_redemption exactly once (in `save_model`), as
 the staff user; `response_add` / `response_change` then say what happened instead of Django's generic
 "was added successfully". Domain errors that the form can catch become form errors (forms.py).
+A redeemed record is undone with its "Reverse (refund and unenroll)" page (reverse.py), not an edit.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from common.money import format_cents
 from forced_redemptions import selectors
 from forced_redemptions.admin.check import check_view
 from forced_redemptions.admin.forms import ForcedRedemptionForm
-from forced_redemptions.admin.outcomes import amount, describe, outcome_message
-from forced_redemptions.models import ForcedPolicyRedemption, ForcedRedemptionAttempt, ForcedState
+from forced_redemptions.admin.outcomes import amount, describe, outcome_message, settled
+from forced_redemptions.admin.reverse import can_reverse, reverse_view
+from forced_redemptions.models import STATE_CONDITIONS, ForcedPolicyRedemption, ForcedRedemptionAttempt, ForcedState
 from forced_redemptions.permissions import can_force, can_view
 from forced_redemptions.services import (
     SETTLED_FIELDS,
@@ -44,6 +46,7 @@ OUTCOME_FIELDS = (
     "redeemed_at",
     "ledger_transaction",
     "charged",
+    "reversed_at",
     "errored_at",
     "error_reason",
     "error_message",
@@ -59,7 +62,12 @@ def transaction_link(transaction_uuid):
     return format_html('<a href="{}">{}</a>', url, transaction_uuid)
 
 
-_STATE_COLOURS = {ForcedState.REDEEMED: "#2e7d32", ForcedState.ERRORED: "#c62828", ForcedState.WAITING: "#8a6d00"}
+_STATE_COLOURS = {
+    ForcedState.REDEEMED: "#2e7d32",
+    ForcedState.ERRORED: "#c62828",
+    ForcedState.WAITING: "#8a6d00",
+    ForcedState.REVERSED: "#546e7a",
+}
 
 
 def state_badge(record: ForcedPolicyRedemption):
@@ -68,7 +76,7 @@ def state_badge(record: ForcedPolicyRedemption):
 
 
 class StateFilter(admin.SimpleListFilter):
-    """The derived state: redeemed (redeemed_at set) > errored (errored_at set) > waiting."""
+    """The derived state: reversed > redeemed > errored > waiting (models.STATE_CONDITIONS)."""
 
     title = "state"
     parameter_name = "state"
@@ -77,14 +85,8 @@ class StateFilter(admin.SimpleListFilter):
         return ForcedState.choices
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if value == ForcedState.REDEEMED:
-            return queryset.filter(redeemed_at__isnull=False)
-        if value == ForcedState.ERRORED:
-            return queryset.filter(redeemed_at__isnull=True, errored_at__isnull=False)
-        if value == ForcedState.WAITING:
-            return queryset.filter(redeemed_at__isnull=True, errored_at__isnull=True)
-        return queryset
+        condition = STATE_CONDITIONS.get(self.value())
+        return queryset if condition is None else queryset.filter(condition)
 
 
 class AttemptInline(admin.TabularInline):
@@ -140,6 +142,7 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         "price",
         "state_label",
         "redeemed_at",
+        "reversed_at",
         "errored_at",
         "created_by",
     )
@@ -206,14 +209,19 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
         view = self.admin_site.admin_view(self.check_redeemability_view)
+        reverse_page = self.admin_site.admin_view(self.reverse_redemption_view)
         return [
             path("check/", view, name=f"{info}_check"),
             path("<path:object_id>/check/", view, name=f"{info}_check_existing"),
+            path("<path:object_id>/reverse/", reverse_page, name=f"{info}_reverse"),
             *super().get_urls(),
         ]
 
     def check_redeemability_view(self, request, object_id=None):
         return check_view(self, request, object_id)
+
+    def reverse_redemption_view(self, request, object_id):
+        return reverse_view(self, request, object_id)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         info = f"admin:{self.opts.app_label}_{self.opts.model_name}"
@@ -221,6 +229,8 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
             context["check_url"] = reverse(f"{info}_check")
         elif obj is not None and not obj.redeemed_at and self.has_change_permission(request, obj):
             context["check_url"] = reverse(f"{info}_check_existing", args=[obj.pk])
+        if can_reverse(request, obj):
+            context["reverse_url"] = reverse(f"{info}_reverse", args=[obj.pk])
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     # Permissions: forcing is `forced_redemptions.force_redeem` (permissions.can_force); viewing is not.
@@ -304,8 +314,7 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
             if record.redeemed_at:
                 self.message_user(
                     request,
-                    f"Skipped. {describe(record)} was already redeemed on {record.redeemed_at:%Y-%m-%d %H:%M} UTC "
-                    f"(transaction {record.transaction_uuid}); nothing was charged again.",
+                    f"Skipped. {describe(record)} was already {settled(record)}; nothing was charged again.",
                     messages.INFO,
                 )
                 continue

@@ -1,4 +1,4 @@
-"""What a save or a "Redeem now" did, said exactly, as one admin message per record."""
+"""What a save, a "Redeem now" or a "Reverse" did, said exactly, as one admin message per record."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.contrib import messages
 
 from common.money import format_cents
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption
+from forced_redemptions.services import REVERSED_IN_LEDGER
 
 
 def describe(record: ForcedPolicyRedemption) -> str:
@@ -15,6 +16,14 @@ def describe(record: ForcedPolicyRedemption) -> str:
 def amount(cents: int | None) -> str:
     """Dollars and cents, e.g. "$100.00 (10000 cents)"."""
     return "-" if cents is None else f"{format_cents(cents)} ({cents} cents)"
+
+
+def settled(record: ForcedPolicyRedemption) -> str:
+    """How a redeemed record was settled, e.g. "redeemed on ... (transaction ...) and reversed on ..."."""
+    text = f"redeemed on {record.redeemed_at:%Y-%m-%d %H:%M} UTC (transaction {record.transaction_uuid})"
+    if record.reversed_at:
+        text += f" and reversed on {record.reversed_at:%Y-%m-%d %H:%M} UTC"
+    return text
 
 
 def outcome_message(record: ForcedPolicyRedemption) -> tuple[int, str]:
@@ -34,6 +43,22 @@ def outcome_message(record: ForcedPolicyRedemption) -> tuple[int, str]:
         return messages.ERROR, (
             f"Redemption failed ({attempt.reason_code}). {who}: {attempt.message} "
             f"The failure is recorded on the forced redemption; no money moved and nobody was enrolled."
+        )
+    if attempt is not None and attempt.outcome == AttemptOutcome.REVERSED:
+        if attempt.reason_code == REVERSED_IN_LEDGER:
+            return messages.INFO, (
+                f"Already reversed in the ledger; now on record here, and nothing was refunded again. {who}: "
+                f"{attempt.message}"
+            )
+        return messages.SUCCESS, (
+            f"Reversed. {who}: refunded {amount(-attempt.charged_cents)} to the subsidy (transaction "
+            f"{attempt.transaction_uuid}) and unenrolled. The record stays as the audit trail; the same learner, "
+            f"run and policy may be forced again."
+        )
+    if record.reversed_at:
+        return messages.INFO, (
+            f"Already reversed. {who} was {settled(record)}; a reversed forced redemption is not redeemed again "
+            f"and nothing was charged. Add a new forced redemption to enroll the learner again."
         )
     if record.redeemed_at:
         return messages.INFO, (

@@ -43,6 +43,10 @@ def check_existing_url(record: ForcedPolicyRedemption) -> str:
     return reverse("admin:forced_redemptions_forcedpolicyredemption_check_existing", args=[record.pk])
 
 
+def reverse_page_url(record: ForcedPolicyRedemption) -> str:
+    return reverse("admin:forced_redemptions_forcedpolicyredemption_reverse", args=[record.pk])
+
+
 def spend_policy() -> SubsidyAccessPolicy:
     return SubsidyAccessPolicy.objects.get(pk=demo_data.SPEND_POLICY_UUID)
 
