@@ -1,6 +1,7 @@
 """REST adapter for forced redemptions (ADR 0019): same services, behaviour and errors as the admin.
 
-Reading needs `can_view`, every write and the redeem action `can_force` (forced_redemptions/permissions.py).
+Reading and the dry-run checks need `can_view`; every write, redeem and reverse need `can_force`
+(forced_redemptions/permissions.py).
 `POST .../redeem/` answers 200 with the record when it is redeemed (now or already), 422 with the reason
 code and the record when the attempt failed (the attempt is on record either way), and 503 with
 Retry-After when a row lock could not be had in time.
@@ -28,6 +29,7 @@ from common.api import (
     validated_query,
 )
 from forced_redemptions.models import (
+    STATE_CONDITIONS,
     AttemptOutcome,
     ForcedPolicyRedemption,
     ForcedRedemptionAttempt,
@@ -35,7 +37,12 @@ from forced_redemptions.models import (
 )
 from forced_redemptions.permissions import can_force, can_view
 from forced_redemptions.selectors import check_forced, forced_redemptions
-from forced_redemptions.services import create_forced_redemption, redeem_forced, update_forced_redemption
+from forced_redemptions.services import (
+    create_forced_redemption,
+    redeem_forced,
+    reverse_forced_redemption,
+    update_forced_redemption,
+)
 from policies.models import SubsidyAccessPolicy
 
 
@@ -97,6 +104,7 @@ class ForcedRedemptionSerializer(serializers.ModelSerializer):
             "redeemed_at",
             "transaction_uuid",
             "charged_cents",
+            "reversed_at",
             "errored_at",
             "error_reason",
             "error_message",
@@ -182,12 +190,6 @@ class RedeemFailedSerializer(ErrorSerializer):
 
 # --- views ---------------------------------------------------------------------------------------------------
 
-_STATE_FILTERS = {
-    ForcedState.REDEEMED: {"redeemed_at__isnull": False},
-    ForcedState.ERRORED: {"redeemed_at__isnull": True, "errored_at__isnull": False},
-    ForcedState.WAITING: {"redeemed_at__isnull": True, "errored_at__isnull": True},
-}
-
 
 def _records():
     attempts = Prefetch("attempts", queryset=ForcedRedemptionAttempt.objects.select_related("attempted_by"))
@@ -224,7 +226,7 @@ class ForcedRedemptionList(generics.ListCreateAPIView):
         query = validated_query(ForcedRedemptionQuerySerializer, self.request)
         queryset = _records()
         if query.get("state"):
-            queryset = queryset.filter(**_STATE_FILTERS[query["state"]])
+            queryset = queryset.filter(STATE_CONDITIONS[query["state"]])
         if query.get("policy"):
             queryset = queryset.filter(subsidy_access_policy_id=query["policy"])
         if query.get("lms_user_id"):
@@ -294,6 +296,26 @@ class ForcedRedemptionRedeem(APIView):
             body = error_body(attempt.reason_code, attempt.message) | {"forced_redemption": data}
             return error_response(status_for_reason(attempt.reason_code), body)
         return Response(data)
+
+
+class ReverseForcedSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=10_000, help_text="Why it is undone (e.g. a support ticket).")
+
+
+class ForcedRedemptionReverse(APIView):
+    @extend_schema(
+        operation_id="forced_redemptions_reverse",
+        summary="Undo a redeemed forced redemption: refund and unenroll, on record",
+        request=ReverseForcedSerializer,
+        responses={200: ForcedRedemptionDetailSerializer, **errors(400, 404, 409, 503)},
+    )
+    def post(self, request, uuid):
+        _require_force(request)
+        record = _record(uuid)
+        serializer = ReverseForcedSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        record = reverse_forced_redemption(record=record, actor=request.user, **serializer.validated_data)
+        return Response(_detail(record))
 
 
 class ForcedRedemptionCheck(APIView):

@@ -54,6 +54,7 @@ v1 = [
     path("forced-redemptions/check/", forced.ForcedRedemptionCheckUnsaved.as_view(), name="forced-check-unsaved"),
     path("forced-redemptions/<uuid:uuid>/", forced.ForcedRedemptionDetail.as_view(), name="forced-detail"),
     path("forced-redemptions/<uuid:uuid>/redeem/", forced.ForcedRedemptionRedeem.as_view(), name="forced-redeem"),
+    path("forced-redemptions/<uuid:uuid>/reverse/", forced.ForcedRedemptionReverse.as_view(), name="forced-reverse"),
     path("forced-redemptions/<uuid:uuid>/check/", forced.ForcedRedemptionCheck.as_view(), name="forced-check"),
 ]
 

@@ -225,3 +225,28 @@ def test_a_forced_redemption_that_cannot_get_its_lock_is_a_503_with_retry_after_
     assert response.json()["forced_redemption"]["attempts"][-1]["reason_code"] == "lock_wait_timeout"
     assert footprint().live_transactions == 0
     assert api.post(f"{FORCED}{record.uuid}/redeem/").json()["state"] == "redeemed"
+
+
+def test_reversing_refunds_unenrolls_and_frees_the_learner_run_and_policy(demo):
+    api = _forcer()
+    record = api.post(FORCED, _body()).json()
+    url = f"{FORCED}{record['uuid']}/reverse/"
+
+    assert_error(api.post(url, {}), 400, "invalid_input", "reason")
+    reversed_ = api.post(url, {"reason": "Ticket 44: wrong run"})
+
+    assert reversed_.status_code == 200, reversed_.content
+    assert reversed_.json()["state"] == "reversed" and reversed_.json()["reversed_at"]
+    assert [a["outcome"] for a in reversed_.json()["attempts"]] == ["redeemed", "reversed"]
+    assert footprint().active_enrollments == 0
+    assert_error(api.post(url, {"reason": "again"}), 409, "forced_redemption_reversed")
+    assert {r["uuid"] for r in api.get(FORCED, {"state": "reversed"}).json()["results"]} == {record["uuid"]}
+    assert api.post(FORCED, _body()).json()["state"] == "redeemed"  # no longer a duplicate
+
+
+def test_only_a_redeemed_record_can_be_reversed_and_only_by_a_forcer(demo):
+    waiting = force(wait_to_redeem=True)
+    url = f"{FORCED}{waiting.uuid}/reverse/"
+    assert_error(_forcer().post(url, {"reason": "x"}), 409, "forced_redemption_not_redeemed")
+    viewer = staff_client("forced_redemptions.view_forcedpolicyredemption", username="viewer-api")
+    assert_error(viewer.post(url, {"reason": "x"}), 403, "permission_denied")
