@@ -1,7 +1,9 @@
 """A person forcing a redemption in a real browser: Playwright drives Debian's Chromium against a live server.
 
 Skips when Chromium is not installed, unless REQUIRE_BROWSER is set (CI), where a missing browser fails.
-Saves the success page as docs/images/forced-redemption.png, the screenshot of docs/forcing-a-redemption.md.
+Screenshots the success page every run; with UPDATE_SCREENSHOTS=1 it becomes docs/images/forced-redemption.png,
+the screenshot of docs/forcing-a-redemption.md (otherwise it goes to a temporary directory, so a test run
+leaves the git tree clean).
 """
 
 from __future__ import annotations
@@ -50,7 +52,12 @@ def chromium_page(monkeypatch):
             connections.close_all()
 
 
-def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, demo, superuser, chromium_page):
+def screenshot_path(tmp_path: Path) -> Path:
+    """The docs' screenshot only when asked for (UPDATE_SCREENSHOTS=1): every run would rewrite it otherwise."""
+    return SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / SCREENSHOT.name
+
+
+def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, demo, superuser, chromium_page, tmp_path):
     from playwright.sync_api import expect
 
     page = chromium_page
@@ -86,5 +93,7 @@ def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, dem
     assert Enrollment.objects.filter(lms_user_id=1002, course_run__key=demo_data.CLOSED_RUN, active=True).count() == 1
     expect(page.locator("ul.messagelist li.success")).to_contain_text(str(record.transaction_uuid))
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    screenshot = screenshot_path(tmp_path)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 0
