@@ -2,15 +2,16 @@
 
 Why triggers: a balance must be the sum of the ledger rows whatever wrote them (a service, the admin,
 a data fix, a test building rows by hand), and summing 100,000 rows on every redemption costs ~100 ms.
-A row trigger adds each change to the totals inside the writing transaction, so the totals cannot
-drift from the rows; the ledger services write while holding the subsidy lock (first in the lock
+A trigger adds each change to the totals inside the writing statement's transaction, so the totals
+cannot drift from the rows; the ledger services write while holding the subsidy lock (first in the lock
 order), so what they read under that lock is exact.
 
 Each transaction contributes, while it is not failed, `quantity + its reversal's quantity` to its
 subsidy's row and to its policy's row, and one redemption to its policy's row while not reversed. On
 insert a totals row is created if needed; on update the old contribution is taken away and the new
-one added; on delete the contribution is taken away from the rows that still exist (so a test
-database flush leaves nothing behind).
+one added; on delete it is taken away. SQLite runs these per row; PostgreSQL per statement, over the
+statement's transition tables (linear in a bulk write). On SQLite a delete only updates totals rows that
+still exist, so a test database flush (DELETE FROM every table) leaves nothing behind.
 
 SQLite drops a table's triggers when a migration rebuilds the table, so `ensure_installed` runs after
 every `migrate` (post_migrate) and rebuilds the totals from the rows when it had to reinstall them.
@@ -21,8 +22,7 @@ from __future__ import annotations
 from django.db import connection as default_connection
 
 _TABLE = "subsidies_ledgertotal"
-_POSTGRESQL_TRIGGERS = ("subsidies_tx_totals", "subsidies_tx_totals_update", "subsidies_reversal_totals")
-_SQLITE_TRIGGERS = (
+_TRIGGERS = (
     "subsidies_tx_totals_insert",
     "subsidies_tx_totals_update",
     "subsidies_tx_totals_delete",
@@ -93,79 +93,79 @@ SQLITE = [
         BEGIN {_SQLITE_REVERSAL.format(row="OLD", sign="-", unsign="+")} END""",
 ]
 
-# --- PostgreSQL: the same rules in two plpgsql trigger functions ------------------------------------------
+# --- PostgreSQL: the same rules per statement, over its transition tables -----------------------------------
+# Per statement rather than per row: a bulk insert of N ledger rows then updates each totals row once,
+# instead of N times in one transaction (each update of a row walks the chain of its earlier versions).
 
-POSTGRESQL = [
-    """
-CREATE OR REPLACE FUNCTION subsidies_ledger_totals_add(s uuid, p uuid, net bigint, redeemed bigint, upsert boolean)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    IF upsert THEN
-        INSERT INTO subsidies_ledgertotal (subsidy_id, policy_uuid, net_cents, redemptions) VALUES (s, NULL, net, 0)
+_PG_TX_NEW = """
+    SELECT n.subsidy_id, n.subsidy_access_policy_uuid AS policy_uuid, n.quantity + COALESCE(r.quantity, 0) AS net,
+           CASE WHEN r.uuid IS NULL THEN 1 ELSE 0 END AS redeemed
+      FROM new_rows n LEFT JOIN subsidies_reversal r ON r.transaction_id = n.uuid
+     WHERE n.state <> 'failed'"""
+_PG_TX_OLD = """
+    SELECT o.subsidy_id, o.subsidy_access_policy_uuid, -(o.quantity + COALESCE(r.quantity, 0)),
+           CASE WHEN r.uuid IS NULL THEN -1 ELSE 0 END
+      FROM old_rows o LEFT JOIN subsidies_reversal r ON r.transaction_id = o.uuid
+     WHERE o.state <> 'failed'"""
+_PG_REVERSAL_NEW = """
+    SELECT t.subsidy_id, t.subsidy_access_policy_uuid AS policy_uuid, n.quantity AS net, -1 AS redeemed
+      FROM new_rows n JOIN subsidies_transaction t ON t.uuid = n.transaction_id
+     WHERE t.state <> 'failed'"""
+_PG_REVERSAL_OLD = """
+    SELECT t.subsidy_id, t.subsidy_access_policy_uuid, -o.quantity, 1
+      FROM old_rows o JOIN subsidies_transaction t ON t.uuid = o.transaction_id
+     WHERE t.state <> 'failed'"""
+
+_PG_APPLY = """
+    WITH delta (subsidy_id, policy_uuid, net, redeemed) AS ({delta}),
+    per_subsidy AS (
+        INSERT INTO subsidies_ledgertotal (subsidy_id, policy_uuid, net_cents, redemptions)
+        SELECT subsidy_id, NULL, SUM(net), 0 FROM delta GROUP BY subsidy_id HAVING SUM(net) <> 0
         ON CONFLICT (subsidy_id) WHERE policy_uuid IS NULL
-        DO UPDATE SET net_cents = subsidies_ledgertotal.net_cents + EXCLUDED.net_cents;
-        IF p IS NOT NULL THEN
-            INSERT INTO subsidies_ledgertotal (subsidy_id, policy_uuid, net_cents, redemptions)
-            VALUES (s, p, net, redeemed)
-            ON CONFLICT (subsidy_id, policy_uuid) WHERE policy_uuid IS NOT NULL
-            DO UPDATE SET net_cents = subsidies_ledgertotal.net_cents + EXCLUDED.net_cents,
-                          redemptions = subsidies_ledgertotal.redemptions + EXCLUDED.redemptions;
-        END IF;
-    ELSE
-        UPDATE subsidies_ledgertotal SET net_cents = net_cents + net WHERE subsidy_id = s AND policy_uuid IS NULL;
-        UPDATE subsidies_ledgertotal SET net_cents = net_cents + net, redemptions = redemptions + redeemed
-         WHERE subsidy_id = s AND policy_uuid = p;
-    END IF;
-END $$""",
-    """
-CREATE OR REPLACE FUNCTION subsidies_transaction_totals() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE refund bigint;
-BEGIN
-    IF TG_OP <> 'INSERT' AND OLD.state <> 'failed' THEN
-        SELECT quantity INTO refund FROM subsidies_reversal WHERE transaction_id = OLD.uuid;
-        PERFORM subsidies_ledger_totals_add(OLD.subsidy_id, OLD.subsidy_access_policy_uuid,
-            -(OLD.quantity + COALESCE(refund, 0)), CASE WHEN refund IS NULL THEN -1 ELSE 0 END, false);
-    END IF;
-    IF TG_OP <> 'DELETE' AND NEW.state <> 'failed' THEN
-        SELECT quantity INTO refund FROM subsidies_reversal WHERE transaction_id = NEW.uuid;
-        PERFORM subsidies_ledger_totals_add(NEW.subsidy_id, NEW.subsidy_access_policy_uuid,
-            NEW.quantity + COALESCE(refund, 0), CASE WHEN refund IS NULL THEN 1 ELSE 0 END, true);
-    END IF;
-    RETURN NULL;
-END $$""",
-    """
-CREATE OR REPLACE FUNCTION subsidies_reversal_totals() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE s uuid; p uuid;
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        SELECT subsidy_id, subsidy_access_policy_uuid INTO s, p FROM subsidies_transaction
-         WHERE uuid = OLD.transaction_id AND state <> 'failed';
-        IF FOUND THEN
-            PERFORM subsidies_ledger_totals_add(s, p, -OLD.quantity, 1, false);
-        END IF;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        SELECT subsidy_id, subsidy_access_policy_uuid INTO s, p FROM subsidies_transaction
-         WHERE uuid = NEW.transaction_id AND state <> 'failed';
-        IF FOUND THEN
-            PERFORM subsidies_ledger_totals_add(s, p, NEW.quantity, -1, false);
-        END IF;
-    END IF;
-    RETURN NULL;
-END $$""",
-    "DROP TRIGGER IF EXISTS subsidies_tx_totals ON subsidies_transaction",
-    """CREATE TRIGGER subsidies_tx_totals AFTER INSERT OR DELETE ON subsidies_transaction
-       FOR EACH ROW EXECUTE FUNCTION subsidies_transaction_totals()""",
-    "DROP TRIGGER IF EXISTS subsidies_tx_totals_update ON subsidies_transaction",
-    """CREATE TRIGGER subsidies_tx_totals_update AFTER UPDATE ON subsidies_transaction FOR EACH ROW
-       WHEN ((OLD.state = 'failed') IS DISTINCT FROM (NEW.state = 'failed')
-             OR OLD.quantity IS DISTINCT FROM NEW.quantity OR OLD.subsidy_id IS DISTINCT FROM NEW.subsidy_id
-             OR OLD.subsidy_access_policy_uuid IS DISTINCT FROM NEW.subsidy_access_policy_uuid)
-       EXECUTE FUNCTION subsidies_transaction_totals()""",
-    "DROP TRIGGER IF EXISTS subsidies_reversal_totals ON subsidies_reversal",
-    """CREATE TRIGGER subsidies_reversal_totals AFTER INSERT OR DELETE OR UPDATE OF quantity, transaction_id
-       ON subsidies_reversal FOR EACH ROW EXECUTE FUNCTION subsidies_reversal_totals()""",
-]
+        DO UPDATE SET net_cents = subsidies_ledgertotal.net_cents + EXCLUDED.net_cents
+    )
+    INSERT INTO subsidies_ledgertotal (subsidy_id, policy_uuid, net_cents, redemptions)
+    SELECT subsidy_id, policy_uuid, SUM(net), SUM(redeemed) FROM delta WHERE policy_uuid IS NOT NULL
+     GROUP BY subsidy_id, policy_uuid HAVING SUM(net) <> 0 OR SUM(redeemed) <> 0
+    ON CONFLICT (subsidy_id, policy_uuid) WHERE policy_uuid IS NOT NULL
+    DO UPDATE SET net_cents = subsidies_ledgertotal.net_cents + EXCLUDED.net_cents,
+                  redemptions = subsidies_ledgertotal.redemptions + EXCLUDED.redemptions"""
+
+_PG_EVENTS = {  # event: (transition tables, transaction delta, reversal delta)
+    "insert": ("NEW TABLE AS new_rows", _PG_TX_NEW, _PG_REVERSAL_NEW),
+    "update": (
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        f"{_PG_TX_NEW} UNION ALL {_PG_TX_OLD}",
+        f"{_PG_REVERSAL_NEW} UNION ALL {_PG_REVERSAL_OLD}",
+    ),
+    "delete": ("OLD TABLE AS old_rows", _PG_TX_OLD, _PG_REVERSAL_OLD),
+}
+
+
+def _postgresql() -> list[str]:
+    statements = [  # the first, per-row version of these triggers
+        "DROP TRIGGER IF EXISTS subsidies_tx_totals ON subsidies_transaction",
+        "DROP TRIGGER IF EXISTS subsidies_reversal_totals ON subsidies_reversal",
+        "DROP TRIGGER IF EXISTS subsidies_tx_totals_update ON subsidies_transaction",
+        "DROP FUNCTION IF EXISTS subsidies_transaction_totals(), subsidies_reversal_totals()",
+        "DROP FUNCTION IF EXISTS subsidies_ledger_totals_add(uuid, uuid, bigint, bigint, boolean)",
+    ]
+    for event, (tables, tx_delta, reversal_delta) in _PG_EVENTS.items():
+        for name, table, delta in (
+            (f"subsidies_tx_totals_{event}", "subsidies_transaction", tx_delta),
+            (f"subsidies_reversal_totals_{event}", "subsidies_reversal", reversal_delta),
+        ):
+            statements += [
+                f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN {_PG_APPLY.format(delta=delta)}; RETURN NULL; END $$""",
+                f"DROP TRIGGER IF EXISTS {name} ON {table}",
+                f"""CREATE TRIGGER {name} AFTER {event.upper()} ON {table} REFERENCING {tables}
+                    FOR EACH STATEMENT EXECUTE FUNCTION {name}()""",
+            ]
+    return statements
+
+
+POSTGRESQL = _postgresql()
 
 # --- Rebuilding from the rows (the definition), and checking -----------------------------------------------
 
@@ -192,7 +192,7 @@ def install(connection=default_connection) -> None:
             for statement in POSTGRESQL:
                 cursor.execute(statement)
         elif connection.vendor == "sqlite":
-            for name in _SQLITE_TRIGGERS:
+            for name in _TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
             for statement in SQLITE:
                 cursor.execute(statement)
@@ -239,11 +239,9 @@ def ensure_installed(connection=default_connection) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
-            expected = _POSTGRESQL_TRIGGERS
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-            expected = _SQLITE_TRIGGERS
         present = {row[0] for row in cursor.fetchall()}
-    if set(expected) - present:
+    if set(_TRIGGERS) - present:
         install(connection)
         rebuild(connection)

@@ -12,15 +12,14 @@ def install_triggers_and_rebuild(apps, schema_editor):
 
 
 def drop_triggers(apps, schema_editor):
+    postgresql = schema_editor.connection.vendor == "postgresql"
     with schema_editor.connection.cursor() as cursor:
-        if schema_editor.connection.vendor == "postgresql":
-            cursor.execute("DROP TRIGGER IF EXISTS subsidies_tx_totals ON subsidies_transaction")
-            cursor.execute("DROP TRIGGER IF EXISTS subsidies_tx_totals_update ON subsidies_transaction")
-            cursor.execute("DROP TRIGGER IF EXISTS subsidies_reversal_totals ON subsidies_reversal")
-        else:
+        for table, prefix in (("subsidies_transaction", "tx"), ("subsidies_reversal", "reversal")):
             for event in ("insert", "update", "delete"):
-                cursor.execute(f"DROP TRIGGER IF EXISTS subsidies_tx_totals_{event}")
-                cursor.execute(f"DROP TRIGGER IF EXISTS subsidies_reversal_totals_{event}")
+                name = f"subsidies_{prefix}_totals_{event}"
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}" if postgresql else f"DROP TRIGGER IF EXISTS {name}")
+                if postgresql:
+                    cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
 
 
 class Migration(migrations.Migration):

@@ -137,10 +137,8 @@ def test_after_migrate_missing_triggers_are_reinstalled_and_the_totals_rebuilt()
     """SQLite drops a table's triggers when a migration rebuilds the table; post_migrate puts them back."""
     world = RedemptionWorld()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("DROP TRIGGER subsidies_tx_totals ON subsidies_transaction")
-        else:
-            cursor.execute("DROP TRIGGER subsidies_tx_totals_insert")
+        on_table = " ON subsidies_transaction" if connection.vendor == "postgresql" else ""
+        cursor.execute(f"DROP TRIGGER subsidies_tx_totals_insert{on_table}")
     world.redeem(1)  # not counted: the trigger is gone
     assert ledger_totals.drift() != []
 
