@@ -33,6 +33,7 @@ from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, Fo
 from fulfillment.services import TERMS_FORMAT
 from policies.models import SubsidyAccessPolicy
 from policies.services import Redemption, redeem, reverse_redemption
+from subsidies.errors import AlreadyReversed
 from subsidies.models import Reversal, Transaction
 
 # The reason code of the attempt that notes a reversal made in the ledger, not through this app.
@@ -357,9 +358,13 @@ def reverse_forced_redemption(*, record: ForcedPolicyRedemption, actor, reason: 
         if settle_if_reversed(current):  # reversed in the ledger already: now on record here too
             return current
         entry = Transaction.objects.get(pk=current.transaction_uuid)
-        reversal = reverse_redemption(
-            entry=entry, reason=f"{reason} (forced redemption {current.uuid})", actor=_user(actor)
-        )
+        try:
+            reversal = reverse_redemption(
+                entry=entry, reason=f"{reason} (forced redemption {current.uuid})", actor=_user(actor)
+            )
+        except AlreadyReversed:  # reversed in the ledger while we waited for its lock
+            settle_if_reversed(current)
+            return current
         current.reversed_at = reversal.created
         current.modified_by = _user(actor) or current.modified_by
         current.save()

@@ -7,6 +7,7 @@ Barrier lines the threads up to collide.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -16,11 +17,12 @@ from django.test import Client
 from conftest import requires_postgres
 from demo import data as demo_data
 from demo.services import load_demo
+from forced_redemptions.errors import ForcedRedemptionReversed
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedState
-from forced_redemptions.services import redeem_forced
+from forced_redemptions.services import redeem_forced, reverse_forced_redemption
 from forced_redemptions.tests.helpers import add_url, admin_messages, footprint, force, form_data, spend_policy
-from policies.services import redeem
-from subsidies.models import Subsidy, Transaction, TransactionState
+from policies.services import redeem, reverse_redemption
+from subsidies.models import Reversal, Subsidy, Transaction, TransactionState
 from subsidies.selectors import balance_cents
 from testing.factories import make_scenario
 
@@ -166,3 +168,51 @@ def test_a_redemption_that_cannot_get_the_subsidy_lock_fails_with_lock_wait_time
 
     # The lock is gone: a retry goes through.
     assert redeem_forced(record=record, actor=superuser).state == ForcedState.REDEEMED
+
+
+@requires_postgres
+def test_two_staff_reversing_the_same_record_at_once_refund_once(superuser, django_user_model):
+    load_demo()
+    other = django_user_model.objects.create_superuser("other", "other@example.com", "pw")
+    record = force()
+
+    results = _run_together(
+        *[lambda u=u: reverse_forced_redemption(record=record, actor=u, reason="SUP-1") for u in (superuser, other)]
+    )
+
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert [type(r) for r in refused] == [ForcedRedemptionReversed], results
+    assert Reversal.objects.count() == 1
+    assert footprint() == footprint().__class__(1, 0, 0, demo_data.DEPOSIT_CENTS)
+    assert [a.outcome for a in record.attempts.all()] == [AttemptOutcome.REDEEMED, AttemptOutcome.REVERSED]
+
+
+@requires_postgres
+def test_a_ledger_reversal_that_commits_while_a_forced_reversal_waits_is_noted_not_doubled(superuser):
+    load_demo()
+    record = force()
+    entry = Transaction.objects.get(pk=record.transaction_uuid)
+    reversed_in_ledger = threading.Event()
+
+    def reverse_in_the_ledger_holding_the_subsidy_lock():
+        try:
+            with transaction.atomic():
+                Subsidy.objects.select_for_update().get(pk=entry.subsidy_id)
+                reverse_redemption(entry=entry, reason="from the ledger", actor=superuser)
+                reversed_in_ledger.set()
+                time.sleep(0.5)  # the forced reversal is now waiting for the subsidy lock
+        finally:
+            connection.close()
+
+    ledger = threading.Thread(target=reverse_in_the_ledger_holding_the_subsidy_lock)
+    ledger.start()
+    try:
+        assert reversed_in_ledger.wait(timeout=10)
+        noted = reverse_forced_redemption(record=record, actor=superuser, reason="SUP-1")
+    finally:
+        ledger.join(timeout=30)
+
+    assert noted.state == ForcedState.REVERSED
+    assert noted.last_attempt.reason_code == "reversed_in_ledger"
+    assert Reversal.objects.count() == 1
+    assert footprint().balance_cents == demo_data.DEPOSIT_CENTS
