@@ -113,7 +113,9 @@ def redeem(
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
-        policy = SubsidyAccessPolicy.all_objects.select_for_update().get(pk=policy.pk)
+        policy = (  # with its customer (fulfillment reads it) in the same query; only the policy row is locked
+            SubsidyAccessPolicy.all_objects.select_for_update(of=("self",)).select_related("customer").get(pk=policy.pk)
+        )
         policy.subsidy = subsidy
         link = _lock_learner_link(policy, lms_user_id)
         attempt.idempotency_key = derive_idempotency_key(policy, lms_user_id, content_key)
