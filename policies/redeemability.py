@@ -45,12 +45,16 @@ class RedemptionContext:
         return self.policy.strategy.price_cents(self)
 
     @cached_property
-    def balance_cents(self) -> int:
-        return ledger.balance_cents(self.policy.subsidy_id)
+    def _running_totals(self) -> ledger.RunningTotals:
+        return ledger.running_totals(subsidy=self.policy.subsidy_id, policy_uuid=self.policy.pk)
 
-    @cached_property
+    @property
+    def balance_cents(self) -> int:
+        return self._running_totals.balance_cents
+
+    @property
     def policy_spend(self) -> dict[str, int]:
-        return ledger.policy_spend(self.policy.pk)
+        return self._running_totals.policy_spend
 
     @cached_property
     def learner_spend(self) -> dict[str, int]:

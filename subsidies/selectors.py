@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Sum
@@ -26,6 +27,28 @@ def balance_cents(subsidy: Subsidy | UUID | str) -> int:
     subsidy_id = getattr(subsidy, "pk", subsidy)
     totals = LedgerTotal.objects.filter(subsidy_id=subsidy_id, policy_uuid__isnull=True)
     return totals.values_list("net_cents", flat=True).first() or 0
+
+
+@dataclass(frozen=True)
+class RunningTotals:
+    balance_cents: int
+    policy_spend: dict[str, int]
+
+
+def running_totals(*, subsidy: Subsidy | UUID | str, policy_uuid: UUID) -> RunningTotals:
+    """`balance_cents(subsidy)` and `policy_spend(policy_uuid)` in one read: what every redemption checks."""
+    subsidy_id = getattr(subsidy, "pk", subsidy)
+    rows = LedgerTotal.objects.filter(
+        Q(subsidy_id=subsidy_id, policy_uuid__isnull=True) | Q(policy_uuid=policy_uuid)
+    ).values_list("policy_uuid", "net_cents", "redemptions")
+    balance = policy_net = redemptions = 0
+    for policy, net, redeemed in rows:
+        if policy is None:
+            balance = net
+        else:
+            policy_net += net
+            redemptions += redeemed
+    return RunningTotals(balance, {"spent_cents": -policy_net, "redemptions": redemptions})
 
 
 def total_deposits_cents(subsidy: Subsidy | UUID | str) -> int:

@@ -12,7 +12,7 @@ from fulfillment.models import Enrollment
 from policies.services import redeem, reverse_redemption
 from subsidies import ledger_totals
 from subsidies.models import LedgerTotal, Reversal, Transaction, TransactionState
-from subsidies.selectors import balance_cents, policy_spend
+from subsidies.selectors import RunningTotals, balance_cents, policy_spend, running_totals
 from subsidies.services import deposit
 from testing.admin_checks import RedemptionWorld
 from testing.factories import LearnerFactory, make_policy
@@ -41,6 +41,9 @@ def assert_totals_match_rows(world: RedemptionWorld) -> None:
     assert ledger_totals.drift() == []
     assert balance_cents(world.subsidy) == summed_balance_cents(world.subsidy)
     assert policy_spend(world.policy.pk) == summed_policy_spend(world.policy)
+    assert running_totals(subsidy=world.subsidy, policy_uuid=world.policy.pk) == RunningTotals(
+        summed_balance_cents(world.subsidy), summed_policy_spend(world.policy)
+    )
 
 
 def test_totals_follow_every_ledger_service_deposits_redemptions_failures_and_reversals():
