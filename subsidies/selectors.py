@@ -9,7 +9,7 @@ from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subq
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 
-from subsidies.models import Deposit, LedgerTotal, Reversal, Subsidy, Transaction, TransactionState
+from subsidies.models import Deposit, LedgerTotal, Subsidy, Transaction, TransactionState
 
 _LIVE = ~Q(state=TransactionState.FAILED)
 
@@ -100,19 +100,13 @@ def _correlated_sum(queryset: QuerySet, group_by: str, total) -> Coalesce:
     return Coalesce(Subquery(rows[:1], output_field=BigIntegerField()), 0, output_field=BigIntegerField())
 
 
-def balance_cents_expression(subsidy_ref: str = "pk") -> CombinedExpression:
-    """`balance_cents` of the subsidy at `OuterRef(subsidy_ref)`."""
-    spent = _correlated_sum(
-        Transaction.objects.filter(_LIVE, subsidy_id=OuterRef(subsidy_ref)), "subsidy_id", Sum("quantity")
+def balance_cents_expression(subsidy_ref: str = "pk") -> Coalesce:
+    """`balance_cents` of the subsidy at `OuterRef(subsidy_ref)`: its running total, not a sum over its ledger."""
+    return _correlated_sum(
+        LedgerTotal.objects.filter(subsidy_id=OuterRef(subsidy_ref), policy_uuid__isnull=True),
+        "subsidy_id",
+        Sum("net_cents"),
     )
-    refunded = _correlated_sum(
-        Reversal.objects.filter(transaction__subsidy_id=OuterRef(subsidy_ref)).exclude(
-            transaction__state=TransactionState.FAILED
-        ),
-        "transaction__subsidy_id",
-        Sum("quantity"),
-    )
-    return spent + refunded
 
 
 def total_deposits_cents_expression(subsidy_ref: str = "pk") -> Coalesce:
@@ -123,10 +117,7 @@ def total_deposits_cents_expression(subsidy_ref: str = "pk") -> Coalesce:
 
 
 def policy_spent_cents_expression(policy_ref: str = "pk") -> CombinedExpression:
-    """`policy_spend(...)["spent_cents"]` of the policy whose uuid is at `OuterRef(policy_ref)`."""
-    net = Coalesce(Sum("quantity"), 0) + Coalesce(Sum("reversal__quantity"), 0)
+    """`policy_spend(...)["spent_cents"]` of the policy whose uuid is at `OuterRef(policy_ref)` (running totals)."""
     return -_correlated_sum(
-        Transaction.objects.filter(_LIVE, subsidy_access_policy_uuid=OuterRef(policy_ref)),
-        "subsidy_access_policy_uuid",
-        net,
+        LedgerTotal.objects.filter(policy_uuid=OuterRef(policy_ref)), "policy_uuid", Sum("net_cents")
     )
