@@ -37,6 +37,19 @@ class RedemptionContext:
     now: dt.datetime = field(default_factory=timezone.now)
     assignment: LearnerContentAssignment | None = None
     will_allocate: bool = False
+    # Read before the unit's locks (no lock protects them); None: read when evaluated.
+    policy_group_ids: frozenset | None = None
+    catalog_membership: tuple[Any, bool] | None = None  # (catalog id, whether it contains the run)
+
+    def group_ids(self) -> set | frozenset:
+        if self.policy_group_ids is not None:
+            return self.policy_group_ids
+        return {g.pk for g in self.policy.groups.all()}
+
+    def catalog_contains_run(self) -> bool:
+        if self.catalog_membership is not None and self.catalog_membership[0] == self.policy.catalog_id:
+            return self.catalog_membership[1]
+        return catalog_contains_run(self.policy.catalog_id, self.run)
 
     @cached_property
     def price_cents(self) -> int:
@@ -80,6 +93,13 @@ class Verdict:
         return dict(self.__dict__)
 
 
+_READ_IT = object()  # build_context's default: read the run / the link itself
+
+
+def read_run(content_key: str) -> CourseRun | None:
+    return CourseRun.objects.select_related("course").filter(key=content_key).first()
+
+
 def build_context(
     policy: SubsidyAccessPolicy,
     *,
@@ -87,11 +107,16 @@ def build_context(
     content_key: str,
     forced: bool = False,
     price_cents: int | None = None,
-    link: EnterpriseCustomerUser | None = None,
+    link: EnterpriseCustomerUser | None | object = _READ_IT,
+    run: CourseRun | None | object = _READ_IT,
     now: dt.datetime | None = None,
+    policy_group_ids: frozenset | None = None,
+    catalog_membership: tuple[Any, bool] | None = None,
 ) -> RedemptionContext:
-    run = CourseRun.objects.select_related("course").filter(key=content_key).first()
-    if link is None:
+    """`run` and `link` may come already read (None included: no such run / no link)."""
+    if run is _READ_IT:
+        run = read_run(content_key)
+    if link is _READ_IT:
         link = learner_link(customer=policy.customer_id, lms_user_id=lms_user_id)
     ctx = RedemptionContext(
         policy=policy,
@@ -102,6 +127,8 @@ def build_context(
         forced=forced,
         price_override_cents=price_cents,
         now=now or timezone.now(),
+        policy_group_ids=policy_group_ids,
+        catalog_membership=catalog_membership,
     )
     if run is not None:
         policy.strategy.load(ctx)
@@ -126,10 +153,10 @@ def evaluate(ctx: RedemptionContext) -> Verdict:
         return _refuse(ctx, reasons.POLICY_EXPIRED)
     if ctx.link is None or not ctx.link.active:
         return _refuse(ctx, reasons.LEARNER_NOT_IN_ENTERPRISE)
-    group_ids = {g.pk for g in policy.groups.all()}
+    group_ids = ctx.group_ids()
     if group_ids and not ctx.link.groups.filter(pk__in=group_ids).exists():
         return _refuse(ctx, reasons.LEARNER_NOT_IN_ENTERPRISE_GROUP)
-    if ctx.run is None or not catalog_contains_run(policy.catalog_id, ctx.run):
+    if ctx.run is None or not ctx.catalog_contains_run():
         return _refuse(ctx, reasons.CONTENT_NOT_IN_CATALOG)
     if ctx.deadline_applies and ctx.run.is_past_enroll_by(ctx.now):
         return _refuse(ctx, reasons.BEYOND_ENROLLMENT_DEADLINE)

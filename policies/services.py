@@ -35,7 +35,7 @@ from fulfillment.errors import FulfillmentError
 from policies import reasons
 from policies.errors import PolicyInvalid, RedemptionRefused
 from policies.models import PolicyType, SubsidyAccessPolicy
-from policies.redeemability import RedemptionContext, build_context, evaluate
+from policies.redeemability import RedemptionContext, build_context, evaluate, read_run
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
 from subsidies.errors import InvalidRequestedPrice
@@ -96,12 +96,19 @@ def redeem(
     metadata: dict[str, Any] | None = None,
     forced: bool = False,
     price_cents: int | None = None,
+    run: CourseRun | None = None,
 ) -> Redemption:
     """Redeem `content_key` for the learner under `policy`: checks, charge, enrollment, assignment update.
 
     All of it commits together or not at all. A repeat returns the same transaction (`created=False`).
     A fulfillment failure rolls the unit back and leaves a `failed` ledger entry (no money moves), so a
     retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
+    `run`: the run of `content_key` with its course, when the caller has already read it.
+
+    What no lock of the unit protects (the run and its course, catalog membership, the policy's groups)
+    is read before the locks, so the subsidy lock is held only for the locks, the idempotency lookup,
+    the running totals and limits, the learner's spend and the writes: every check that depends on money
+    or limits is still evaluated under the locks.
     """
     if price_cents is not None and (
         not isinstance(price_cents, int) or isinstance(price_cents, bool) or price_cents < 0
@@ -110,6 +117,10 @@ def redeem(
             f"The requested price must be a whole number of cents, 0 or more; got {price_cents!r}."
         )
     attempt = _Attempt(metadata=dict(metadata or {}))
+    if run is None or run.key != content_key:
+        run = read_run(content_key)
+    group_ids = frozenset(policy.groups.values_list("pk", flat=True))
+    catalog_membership = (policy.catalog_id, run is not None and catalog_contains_run(policy.catalog_id, run))
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
@@ -133,6 +144,9 @@ def redeem(
                     forced=forced,
                     price_cents=price_cents,
                     link=link,
+                    run=run,
+                    policy_group_ids=group_ids,
+                    catalog_membership=catalog_membership,  # re-read if the locked policy's catalog differs
                 )
                 return Redemption(transaction=_redeem_checked(ctx, attempt), created=True)
         except FulfillmentError as error:
