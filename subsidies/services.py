@@ -115,23 +115,27 @@ def open_redemption(
     policy_uuid: uuid.UUID,
     metadata: dict[str, Any],
 ) -> Transaction:
-    """Write a pending spend. Caller holds the subsidy lock and commits or fails it in the same unit."""
+    """Write a pending spend. Caller holds the subsidy lock and commits or fails it in the same unit.
+
+    Must run inside a savepoint of the caller's (the redemption unit has one) that rolls back on the
+    TransactionCreationError raised here: no savepoint of its own, so no SAVEPOINT/RELEASE round trips
+    under the subsidy lock.
+    """
     try:
-        with transaction.atomic():
-            return Transaction.objects.create(
-                uuid=transaction_uuid,
-                subsidy=subsidy,
-                idempotency_key=idempotency_key,
-                quantity=-price_cents,
-                state=TransactionState.PENDING,
-                lms_user_id=lms_user_id,
-                lms_user_email=lms_user_email,
-                content_key=content_key,
-                parent_content_key=parent_content_key,
-                content_title=content_title,
-                subsidy_access_policy_uuid=policy_uuid,
-                metadata=metadata,
-            )
+        return Transaction.objects.create(
+            uuid=transaction_uuid,
+            subsidy=subsidy,
+            idempotency_key=idempotency_key,
+            quantity=-price_cents,
+            state=TransactionState.PENDING,
+            lms_user_id=lms_user_id,
+            lms_user_email=lms_user_email,
+            content_key=content_key,
+            parent_content_key=parent_content_key,
+            content_title=content_title,
+            subsidy_access_policy_uuid=policy_uuid,
+            metadata=metadata,
+        )
     except IntegrityError as error:
         raise TransactionCreationError(
             f"A transaction with idempotency key {idempotency_key!r} already exists in this ledger."
