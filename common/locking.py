@@ -20,11 +20,21 @@ _LOCK_MESSAGES = ("lock timeout", "database is locked", "could not obtain lock",
 
 
 def bound_lock_wait() -> None:
-    """Limit how long this transaction waits for any row lock (PostgreSQL only)."""
-    if connection.vendor == "postgresql":
-        millis = int(settings.LOCK_WAIT_TIMEOUT_SECONDS * 1000)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL lock_timeout = {millis}")
+    """Limit how long this transaction waits for any row lock (PostgreSQL only), once per transaction.
+
+    Units nest (redeem_forced calls redeem): the `SET LOCAL` runs once per transaction. What marks the
+    transaction is the connection's list of on-commit callbacks: Django replaces that list object at
+    every commit, rollback and savepoint rollback, which is when PostgreSQL may have undone a `SET LOCAL`
+    (a released savepoint keeps it; Django keeps the list). So while it is the same list, it is still set.
+    """
+    if connection.vendor != "postgresql":
+        return
+    if connection.in_atomic_block and getattr(connection, "_lock_wait_bounded_in", None) is connection.run_on_commit:
+        return
+    millis = int(settings.LOCK_WAIT_TIMEOUT_SECONDS * 1000)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = {millis}")
+    connection._lock_wait_bounded_in = connection.run_on_commit if connection.in_atomic_block else None
 
 
 def is_lock_wait_error(error: BaseException) -> bool:
