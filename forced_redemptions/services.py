@@ -140,7 +140,11 @@ def settle_if_reversed(record: ForcedPolicyRedemption) -> bool:
 
 
 def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
-    """Save a new forced redemption; unless `wait_to_redeem`, redeem it right away."""
+    """Save a new forced redemption; unless `wait_to_redeem`, redeem it right away, in the same transaction.
+
+    One transaction, one commit: the record, the redemption (its own savepoint inside `redeem_forced`)
+    and the outcome and attempt, which are written whether the redemption succeeds or fails.
+    """
     validate_fields(fields)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
@@ -154,8 +158,8 @@ def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
             course_run_key=fields["course_run_key"],
         )
         record = ForcedPolicyRedemption.objects.create(created_by=_user(actor), modified_by=_user(actor), **fields)
-    if not record.wait_to_redeem:
-        record = redeem_forced(record=record, actor=actor)
+        if not record.wait_to_redeem:
+            record = redeem_forced(record=record, actor=actor)
     return record
 
 
@@ -229,6 +233,7 @@ def _redeem(record: ForcedPolicyRedemption) -> Redemption:
         metadata=redemption_metadata(record, is_exec_ed=run.course.is_exec_ed),
         forced=True,
         price_cents=record.content_price_cents,
+        run=run,  # already read: the unit does not read it again
     )
     if not result.created:
         other = ForcedPolicyRedemption.objects.filter(transaction_uuid=result.transaction.uuid).exclude(pk=record.pk)
