@@ -8,15 +8,20 @@ A redeemed record is undone with its "Reverse (refund and unenroll)" page (rever
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
 
 from common.admin import HistoryAdmin, message_domain_error
 from common.errors import DomainError
 from common.money import format_cents
+from customers.models import EnterpriseCustomerUser
 from forced_redemptions import selectors
 from forced_redemptions.admin.check import check_view
 from forced_redemptions.admin.forms import ForcedRedemptionForm
@@ -30,6 +35,29 @@ from forced_redemptions.services import (
     redeem_forced,
     update_forced_redemption,
 )
+
+_MAX_LMS_USER_ID = 2**31 - 1  # PositiveIntegerField: larger numbers are no learner id
+
+
+def _search_word(word: str) -> Q:
+    """Records that one search word finds (see ForcedRedemptionAdmin.get_search_results)."""
+    emails = EnterpriseCustomerUser.objects.filter(email__icontains=word)
+    same_customer = emails.filter(
+        customer__policies=OuterRef("subsidy_access_policy_id"), lms_user_id=OuterRef("lms_user_id")
+    )
+    match = Q(course_run_key__icontains=word) | (
+        Q(lms_user_id__in=emails.values("lms_user_id")) & Q(Exists(same_customer))
+    )
+    try:
+        value = uuid.UUID(word)
+    except ValueError:
+        pass
+    else:
+        match |= Q(uuid=value) | Q(subsidy_access_policy_id=value) | Q(transaction_uuid=value)
+    if word.isascii() and word.isdigit() and int(word) <= _MAX_LMS_USER_ID:
+        match |= Q(lms_user_id=int(word))
+    return match
+
 
 INPUT_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents", "wait_to_redeem")
 EXEC_ED_FIELDS = (
@@ -156,7 +184,7 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         "created",
         "redeemed_at",
     )
-    search_fields = (
+    search_fields = (  # what get_search_results matches, and how (it does not use this list)
         "uuid",
         "subsidy_access_policy__uuid",
         "lms_user_id__exact",
@@ -165,6 +193,23 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         "transaction_uuid",
     )
     show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each word must match one of `search_fields`, as Django's search does, but each field in the cheap way.
+
+        Django's own search casts every uuid to text and runs `icontains` on the annotated learner-email
+        subquery, so every record is read and its subquery run (1.4 s at 100,000 records on PostgreSQL).
+        Here uuids match exactly when the word is one, the learner id when it is a number, and an email
+        through a semi-join on EnterpriseCustomerUser (a learner id among the matching emails' ids, then
+        the same customer), so a search costs about what the matching rows cost.
+        """
+        words = [
+            unescape_string_literal(word) if word[:1] in "\"'" and word[-1:] == word[:1] else word
+            for word in smart_split(search_term)
+        ]
+        for word in filter(None, words):
+            queryset = queryset.filter(_search_word(word))
+        return queryset, False
 
     # Pages.
 
