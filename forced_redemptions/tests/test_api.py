@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, transaction
 from django.test import override_settings
 
 from conftest import requires_postgres
@@ -13,7 +10,7 @@ from demo import data as demo_data
 from forced_redemptions.models import ForcedPolicyRedemption, ForcedRedemptionAttempt
 from forced_redemptions.tests.helpers import REASON, UNKNOWN_LEARNER, footprint, force, spend_policy
 from learner_credit.tests.api_helpers import assert_error, learner_client, staff_client, superuser_client
-from subsidies.models import Subsidy
+from testing.locks import subsidy_row_locked
 
 pytestmark = pytest.mark.django_db
 
@@ -199,25 +196,8 @@ def test_unknown_records_are_404s(demo):
 def test_a_forced_redemption_that_cannot_get_its_lock_is_a_503_with_retry_after_and_on_record(demo):
     record = force(wait_to_redeem=True)
     api = _forcer()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_subsidy_lock():
-        try:
-            with transaction.atomic():
-                Subsidy.objects.select_for_update().get(pk=spend_policy().subsidy_id)
-                locked.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_subsidy_lock)
-    holder.start()
-    try:
-        assert locked.wait(timeout=10)
+    with subsidy_row_locked(spend_policy().subsidy_id):
         response = api.post(f"{FORCED}{record.uuid}/redeem/")
-    finally:
-        release.set()
-        holder.join(timeout=10)
 
     assert response.status_code == 503, response.content
     assert response["Retry-After"] == "1"

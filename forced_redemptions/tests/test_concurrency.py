@@ -25,6 +25,7 @@ from policies.services import redeem, reverse_redemption
 from subsidies.models import Reversal, Subsidy, Transaction, TransactionState
 from subsidies.selectors import balance_cents
 from testing.factories import make_scenario
+from testing.locks import subsidy_row_locked
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -127,16 +128,6 @@ def test_concurrent_forced_and_learner_redemptions_never_overdraw_the_subsidy():
     assert all(r.error_reason == "not_enough_value_in_subsidy" for r in refused)
 
 
-def _hold_subsidy_lock(subsidy_id, locked: threading.Event, release: threading.Event) -> None:
-    try:
-        with transaction.atomic():
-            Subsidy.objects.select_for_update().get(pk=subsidy_id)
-            locked.set()
-            release.wait(timeout=30)
-    finally:
-        connection.close()
-
-
 @requires_postgres
 @pytest.mark.parametrize("through", ["services", "admin"])
 def test_a_redemption_that_cannot_get_the_subsidy_lock_fails_with_lock_wait_timeout(
@@ -144,11 +135,7 @@ def test_a_redemption_that_cannot_get_the_subsidy_lock_fails_with_lock_wait_time
 ):
     load_demo()
     settings.LOCK_WAIT_TIMEOUT_SECONDS = 0.3
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_subsidy_lock, args=(demo_data.SUBSIDY_UUID, locked, release))
-    holder.start()
-    try:
-        assert locked.wait(timeout=10)
+    with subsidy_row_locked(demo_data.SUBSIDY_UUID):
         if through == "services":
             record = force(actor=superuser)
         else:
@@ -157,9 +144,6 @@ def test_a_redemption_that_cannot_get_the_subsidy_lock_fails_with_lock_wait_time
             [(level, text)] = admin_messages(response)
             assert level == "error" and "(lock_wait_timeout)" in text
             record = ForcedPolicyRedemption.objects.get()
-    finally:
-        release.set()
-        holder.join(timeout=30)
 
     record.refresh_from_db()
     assert (record.state, record.error_reason) == (ForcedState.ERRORED, "lock_wait_timeout")

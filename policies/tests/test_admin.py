@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
-from django.db import connection, connections, transaction
+from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -19,9 +17,10 @@ from policies import reasons
 from policies.admin import SubsidyAccessPolicyAdmin
 from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.services import redeem
-from subsidies.models import Subsidy, Transaction
+from subsidies.models import Transaction
 from testing.admin_checks import RedemptionWorld, assert_constant_queries, write_statements
 from testing.factories import make_policy
+from testing.locks import subsidy_row_locked
 
 CHANGELIST = reverse("admin:policies_subsidyaccesspolicy_changelist")
 ADD = reverse("admin:policies_subsidyaccesspolicy_add")
@@ -375,23 +374,8 @@ def test_a_save_refused_under_the_lock_becomes_a_message_not_a_500(transactional
     """save_policy re-validates under the subsidy lock; a lock it cannot get in time is a message, no write."""
     settings.LOCK_WAIT_TIMEOUT_SECONDS = 0.2
     client.force_login(superuser)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_subsidy_lock():
-        with transaction.atomic():
-            Subsidy.objects.select_for_update().get(pk=demo.SUBSIDY_UUID)
-            locked.set()
-            release.wait(10)
-        connections.close_all()
-
-    holder = threading.Thread(target=hold_the_subsidy_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with subsidy_row_locked(demo.SUBSIDY_UUID):
         response = client.post(ADD, policy_form_data(demo))
-    finally:
-        release.set()
-        holder.join()
 
     assert response.status_code == 302
     assert response.url == ADD

@@ -6,10 +6,8 @@ A learner token acts only for itself; staff with the permission act for anyone.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -29,6 +27,7 @@ from policies.models import PolicyType
 from policies.services import redeem, soft_delete_policy
 from subsidies.models import Subsidy, Transaction
 from testing.factories import GroupFactory, make_policy, make_scenario
+from testing.locks import subsidy_row_locked
 
 pytestmark = pytest.mark.django_db
 
@@ -246,25 +245,8 @@ def test_redeem_input_errors_unknown_and_deleted_policies():
 def test_a_redemption_that_cannot_get_its_lock_in_time_is_a_503_with_retry_after():
     s = make_scenario()
     learner = learner_client(s.learner.lms_user_id)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_subsidy_lock():
-        try:
-            with transaction.atomic():
-                Subsidy.objects.select_for_update().get(pk=s.subsidy.pk)
-                locked.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_subsidy_lock)
-    holder.start()
-    try:
-        assert locked.wait(timeout=10)
+    with subsidy_row_locked(s.subsidy.pk):
         response = learner.post(_redeem_url(s.policy), {"content_key": s.run.key})
-    finally:
-        release.set()
-        holder.join(timeout=10)
 
     assert response.status_code == 503, response.content
     assert response["Retry-After"] == "1"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from common.errors import LockWaitTimeout
 from conftest import requires_postgres
@@ -21,9 +21,10 @@ from policies import reasons
 from policies.errors import RedemptionRefused
 from policies.models import PolicyType
 from policies.services import redeem
-from subsidies.models import Subsidy, Transaction, TransactionState
+from subsidies.models import Transaction, TransactionState
 from subsidies.selectors import balance_cents, policy_spend
 from testing.factories import make_scenario
+from testing.locks import subsidy_row_locked
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
@@ -121,27 +122,10 @@ def test_one_learner_redeeming_different_content_concurrently_never_passes_their
 
 def test_a_redemption_that_cannot_get_the_subsidy_lock_in_time_fails_cleanly_and_writes_nothing(settings):
     s = make_scenario()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_subsidy_lock() -> None:
-        try:
-            with transaction.atomic():
-                Subsidy.objects.select_for_update().get(pk=s.subsidy.pk)
-                locked.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_subsidy_lock)
-    holder.start()
-    try:
-        assert locked.wait(timeout=10)
+    with subsidy_row_locked(s.subsidy.pk):
         settings.LOCK_WAIT_TIMEOUT_SECONDS = 0.2
         with pytest.raises(LockWaitTimeout) as timed_out:
             redeem(policy=s.policy, lms_user_id=s.learner.lms_user_id, content_key=s.run.key)
-    finally:
-        release.set()
-        holder.join(timeout=10)
 
     assert timed_out.value.reason == "lock_wait_timeout"
     assert not Transaction.objects.filter(lms_user_id=s.learner.lms_user_id).exists()
