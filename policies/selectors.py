@@ -40,13 +40,7 @@ def verdicts_for(customer_id, *, lms_user_id: int, content_key: str) -> list[tup
 def learner_redemptions(customer_id, *, lms_user_id: int, content_key: str) -> list[Transaction]:
     """The learner's transactions (any state) for this content under any policy of the customer, oldest first."""
     policy_ids = SubsidyAccessPolicy.all_objects.filter(customer_id=customer_id).values("pk")
-    return list(
-        Transaction.objects.filter(
-            subsidy_access_policy_uuid__in=policy_ids, lms_user_id=lms_user_id, content_key=content_key
-        )
-        .select_related("reversal")
-        .order_by("created")
-    )
+    return list(ledger.learner_transactions(policy_uuids=policy_ids, lms_user_id=lms_user_id, content_key=content_key))
 
 
 @dataclass(frozen=True)

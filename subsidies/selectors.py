@@ -76,11 +76,14 @@ def policy_spend(policy_uuid: UUID, *, lms_user_id: int | None = None) -> dict[s
     return {"spent_cents": -(row["spent"] + row["refunded"]), "redemptions": row["redemptions"]}
 
 
-def learner_transactions(*, policy_uuid: UUID, lms_user_id: int, content_key: str) -> QuerySet[Transaction]:
-    """Every transaction (any state) of one learner for one content under one policy, oldest first."""
+def learner_transactions(*, policy_uuids, lms_user_id: int, content_key: str) -> QuerySet[Transaction]:
+    """Every transaction (any state) of one learner for one content under the given policies, oldest first.
+
+    `policy_uuids` may be a list or a queryset of policy primary keys.
+    """
     return (
         Transaction.objects.filter(
-            subsidy_access_policy_uuid=policy_uuid, lms_user_id=lms_user_id, content_key=content_key
+            subsidy_access_policy_uuid__in=policy_uuids, lms_user_id=lms_user_id, content_key=content_key
         )
         .select_related("reversal")
         .order_by("created")
