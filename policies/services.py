@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from assignments import selectors as assignment_selectors
 from assignments import services as assignment_services
-from assignments.models import AssignmentConfiguration
+from assignments.models import AssignmentConfiguration, AssignmentState
 from catalog.models import CourseRun
 from catalog.selectors import catalog_contains_run
 from common.locking import bound_lock_wait, lock_errors_as_domain
@@ -301,9 +301,9 @@ def allocate(
         needed = 0
         for email in set(emails):
             current = existing.get(email)
-            if current is None or current.state not in ("allocated", "accepted"):
+            if current is None or current.state not in (AssignmentState.ALLOCATED, AssignmentState.ACCEPTED):
                 needed += content_price_cents
-            elif current.state == "allocated":
+            elif current.state == AssignmentState.ALLOCATED:
                 needed += content_price_cents + current.content_quantity
         allocated = assignment_selectors.allocated_total_cents(config_id)
         balance = ledger_reads.balance_cents(subsidy)
