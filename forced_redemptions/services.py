@@ -39,10 +39,8 @@ from subsidies.models import Reversal, Transaction
 # The reason code of the attempt that notes a reversal made in the ledger, not through this app.
 REVERSED_IN_LEDGER = "reversed_in_ledger"
 SETTLED_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents")
-EDITABLE_FIELDS = (
-    *SETTLED_FIELDS,
-    "wait_to_redeem",
-    "reason",
+# What the external exec-ed provider needs, kept on the record so a later retry still has it.
+EXEC_ED_FIELDS = (
     "learner_first_name",
     "learner_last_name",
     "learner_date_of_birth",
@@ -50,6 +48,7 @@ EDITABLE_FIELDS = (
     "learner_data_share_consent",
     "external_order_reference",
 )
+EDITABLE_FIELDS = (*SETTLED_FIELDS, "wait_to_redeem", "reason", *EXEC_ED_FIELDS)
 
 
 def _user(actor):

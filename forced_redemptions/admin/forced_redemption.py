@@ -30,6 +30,7 @@ from forced_redemptions.admin.reverse import can_reverse, reverse_view
 from forced_redemptions.models import STATE_CONDITIONS, ForcedPolicyRedemption, ForcedRedemptionAttempt, ForcedState
 from forced_redemptions.permissions import can_force, can_view
 from forced_redemptions.services import (
+    EXEC_ED_FIELDS,
     SETTLED_FIELDS,
     create_forced_redemption,
     redeem_forced,
@@ -60,14 +61,6 @@ def _search_word(word: str) -> Q:
 
 
 INPUT_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents", "wait_to_redeem")
-EXEC_ED_FIELDS = (
-    "learner_first_name",
-    "learner_last_name",
-    "learner_date_of_birth",
-    "learner_terms_accepted_at",
-    "learner_data_share_consent",
-    "external_order_reference",
-)
 OUTCOME_FIELDS = (
     "uuid",
     "state_label",
