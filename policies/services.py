@@ -27,6 +27,7 @@ from assignments import services as assignment_services
 from assignments.models import AssignmentConfiguration, AssignmentState
 from catalog.models import CourseRun
 from catalog.selectors import catalog_contains_run
+from common.errors import InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from customers.models import EnterpriseCustomerUser
 from fulfillment import services as fulfillment
@@ -206,6 +207,45 @@ def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
     ledger.commit_redemption(entry, fulfillment_identifier=str(enrollment.pk))
     policy.strategy.after_redeem(ctx, entry.uuid)
     return entry
+
+
+def create_ledger_transaction(
+    *,
+    subsidy,
+    policy_uuid,
+    lms_user_id: int,
+    content_key: str,
+    metadata: dict[str, Any],
+    idempotency_key: str | None = None,
+    requested_price_cents: int | None = None,
+) -> Redemption:
+    """The ledger's "create transaction" (enterprise-subsidy v2): a redemption under one of the subsidy's policies.
+
+    A caller's `idempotency_key` naming an existing transaction returns it; otherwise the redemption's
+    own derived key applies. A requested price may be below the run's list price, never above it.
+    """
+    policy = SubsidyAccessPolicy.objects.filter(pk=policy_uuid).first()
+    if policy is None or policy.subsidy_id != subsidy.pk:
+        problem = "No such (live) subsidy access policy." if policy is None else "This policy spends another subsidy."
+        raise InvalidInput(problem, field_errors={"subsidy_access_policy_uuid": [problem]})
+    if idempotency_key:
+        existing = Transaction.objects.filter(subsidy=subsidy, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return Redemption(transaction=existing, created=False)
+    run = CourseRun.objects.filter(key=content_key).first()
+    if requested_price_cents is not None and run is not None and requested_price_cents > run.price_cents:
+        raise InvalidRequestedPrice(
+            f"The requested price {requested_price_cents} cents is above the list price of {run.key} "
+            f"({run.price_cents} cents).",
+            content_key=run.key,
+        )
+    return redeem(
+        policy=policy,
+        lms_user_id=lms_user_id,
+        content_key=content_key,
+        metadata=metadata,
+        price_cents=requested_price_cents,
+    )
 
 
 def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None):

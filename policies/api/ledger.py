@@ -13,15 +13,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.models import CourseRun
 from common.api import errors
 from policies.api.serializers import ReverseSerializer, TransactionCreateSerializer
-from policies.models import SubsidyAccessPolicy
-from policies.services import redeem, reverse_redemption
+from policies.services import create_ledger_transaction, reverse_redemption
 from subsidies import selectors as ledger
 from subsidies.api import TransactionQuerySerializer, TransactionSerializer, subsidy_for, transactions_matching
-from subsidies.errors import InvalidRequestedPrice
-from subsidies.models import Transaction
 
 
 def _invalid(field: str, message: str) -> ValidationError:
@@ -54,28 +50,14 @@ class TransactionList(generics.ListCreateAPIView):
         serializer = TransactionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        policy = SubsidyAccessPolicy.objects.filter(pk=data["subsidy_access_policy_uuid"]).first()
-        if policy is None:
-            raise _invalid("subsidy_access_policy_uuid", "No such (live) subsidy access policy.")
-        if policy.subsidy_id != subsidy.pk:
-            raise _invalid("subsidy_access_policy_uuid", "This policy spends another subsidy.")
-        if data.get("idempotency_key"):
-            existing = Transaction.objects.filter(subsidy=subsidy, idempotency_key=data["idempotency_key"]).first()
-            if existing is not None:
-                return Response(TransactionSerializer(existing).data, status=status.HTTP_200_OK)
-        price = data.get("requested_price_cents")
-        run = CourseRun.objects.filter(key=data["content_key"]).first()
-        if price is not None and run is not None and price > run.price_cents:
-            raise InvalidRequestedPrice(
-                f"The requested price {price} cents is above the list price of {run.key} ({run.price_cents} cents).",
-                content_key=run.key,
-            )
-        result = redeem(
-            policy=policy,
+        result = create_ledger_transaction(
+            subsidy=subsidy,
+            policy_uuid=data["subsidy_access_policy_uuid"],
             lms_user_id=data["lms_user_id"],
             content_key=data["content_key"],
             metadata=data["metadata"],
-            price_cents=price,
+            idempotency_key=data.get("idempotency_key"),
+            requested_price_cents=data.get("requested_price_cents"),
         )
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         context = {"just_created": result.created}
