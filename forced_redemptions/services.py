@@ -156,10 +156,13 @@ def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
             lms_user_id=fields["lms_user_id"],
             course_run_key=fields["course_run_key"],
         )
-        record = ForcedPolicyRedemption.objects.create(created_by=_user(actor), modified_by=_user(actor), **fields)
-        if not record.wait_to_redeem:
-            record = redeem_forced(record=record, actor=actor)
-    return record
+        record = ForcedPolicyRedemption(created_by=_user(actor), modified_by=_user(actor), **fields)
+        if record.wait_to_redeem:
+            record.save()
+            return record
+        # Not saved yet, so no one else can see or lock it: no record lock. The record is inserted once,
+        # with its outcome, then its attempt (one history row, "created" with the outcome it ended with).
+        return _attempt_redemption(record, actor)
 
 
 def update_forced_redemption(*, record: ForcedPolicyRedemption, actor, redeem_now: bool = False, **changes: Any):
@@ -208,17 +211,24 @@ def redeem_forced(*, record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedem
             if current.redeemed_at:
                 settle_if_reversed(current)
                 return _note_already_redeemed(current, actor)
-            try:
-                result = _redeem(current)
-            except DomainError as error:
-                return _note_failure(current, actor, error)
-            except Exception as error:  # noqa: BLE001 - an unexpected error must still be on record
-                return _note_failure(current, actor, error, trace=tb.format_exc())
-            return _note_success(current, actor, result)
+            return _attempt_redemption(current, actor)
     except LockWaitTimeout as error:
         with transaction.atomic():
             current = ForcedPolicyRedemption.objects.get(pk=record.pk)
             return _note_failure(current, actor, error)
+
+
+def _attempt_redemption(record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedemption:
+    """Redeem and write the outcome on the record (saving it) and one attempt. The caller's transaction
+    holds the record's lock, or the record is new and unsaved. `redeem` runs in its own savepoint, so a
+    failure has written nothing else by the time it is noted."""
+    try:
+        result = _redeem(record)
+    except DomainError as error:
+        return _note_failure(record, actor, error)
+    except Exception as error:  # noqa: BLE001 - an unexpected error must still be on record
+        return _note_failure(record, actor, error, trace=tb.format_exc())
+    return _note_success(record, actor, result)
 
 
 def _redeem(record: ForcedPolicyRedemption) -> Redemption:

@@ -40,6 +40,9 @@ class RedemptionContext:
     # Read before the unit's locks (no lock protects them); None: read when evaluated.
     policy_group_ids: frozenset | None = None
     catalog_membership: tuple[Any, bool] | None = None  # (catalog id, whether it contains the run)
+    # Read under the unit's locks by the redemption unit; None: read when first needed.
+    totals: ledger.RunningTotals | None = None
+    learner_spend_read: dict[str, int] | None = None
 
     def group_ids(self) -> set | frozenset:
         if self.policy_group_ids is not None:
@@ -59,6 +62,8 @@ class RedemptionContext:
 
     @cached_property
     def _running_totals(self) -> ledger.RunningTotals:
+        if self.totals is not None:
+            return self.totals
         return ledger.running_totals(subsidy=self.policy.subsidy_id, policy_uuid=self.policy.pk)
 
     @property
@@ -71,6 +76,8 @@ class RedemptionContext:
 
     @cached_property
     def learner_spend(self) -> dict[str, int]:
+        if self.learner_spend_read is not None:
+            return self.learner_spend_read
         return ledger.policy_spend(self.policy.pk, lms_user_id=self.lms_user_id)
 
     @property
@@ -112,6 +119,8 @@ def build_context(
     now: dt.datetime | None = None,
     policy_group_ids: frozenset | None = None,
     catalog_membership: tuple[Any, bool] | None = None,
+    totals: ledger.RunningTotals | None = None,
+    learner_spend: dict[str, int] | None = None,
 ) -> RedemptionContext:
     """`run` and `link` may come already read (None included: no such run / no link)."""
     if run is _READ_IT:
@@ -129,6 +138,8 @@ def build_context(
         now=now or timezone.now(),
         policy_group_ids=policy_group_ids,
         catalog_membership=catalog_membership,
+        totals=totals,
+        learner_spend_read=learner_spend,
     )
     if run is not None:
         policy.strategy.load(ctx)

@@ -19,7 +19,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from assignments import selectors as assignment_selectors
@@ -40,7 +39,7 @@ from policies.redeemability import RedemptionContext, build_context, evaluate, r
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
 from subsidies.errors import InvalidRequestedPrice
-from subsidies.models import Transaction, TransactionState
+from subsidies.models import Transaction
 
 
 @dataclass
@@ -59,26 +58,15 @@ class _Attempt:
 
 def derive_idempotency_key(policy: SubsidyAccessPolicy, lms_user_id: int, content_key: str) -> str:
     """Same request → same key; after a failed or reversed redemption of the same → a new key."""
-    settled = (
-        Transaction.objects.filter(
-            subsidy_access_policy_uuid=policy.pk, lms_user_id=lms_user_id, content_key=content_key
-        )
-        .filter(_failed_or_reversed())
-        .values_list("uuid", flat=True)
-    )
-    parts = [
-        str(policy.subsidy_id),
-        str(policy.pk),
-        str(lms_user_id),
-        content_key,
-        *sorted(map(str, settled)),
-    ]
+    settled = ledger_reads.learner_ledger(policy.pk, lms_user_id).settled_uuids(content_key)
+    return idempotency_key(policy, lms_user_id, content_key, settled=settled)
+
+
+def idempotency_key(policy: SubsidyAccessPolicy, lms_user_id: int, content_key: str, *, settled) -> str:
+    """The key from the request and the uuids of its settled (failed or reversed) earlier transactions."""
+    parts = [str(policy.subsidy_id), str(policy.pk), str(lms_user_id), content_key, *sorted(map(str, settled))]
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
     return f"{policy.subsidy_id}-{digest}"
-
-
-def _failed_or_reversed() -> Q:
-    return Q(state=TransactionState.FAILED) | Q(reversal__isnull=False)
 
 
 def _lock_learner_link(policy: SubsidyAccessPolicy, lms_user_id: int) -> EnterpriseCustomerUser | None:
@@ -125,17 +113,24 @@ def redeem(
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
-        policy = (  # with its customer (fulfillment reads it) in the same query; only the policy row is locked
-            SubsidyAccessPolicy.all_objects.select_for_update(of=("self",)).select_related("customer").get(pk=policy.pk)
+        # The policy with its customer (fulfillment reads it) and the running totals, in one statement; only
+        # the policy row is locked. The totals are current: the statement starts with the subsidy lock held.
+        policy = (
+            SubsidyAccessPolicy.all_objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .annotate(**ledger_reads.running_totals_annotations(subsidy_ref="subsidy_id", policy_ref="pk"))
+            .get(pk=policy.pk)
         )
         policy.subsidy = subsidy
         link = _lock_learner_link(policy, lms_user_id)
-        attempt.idempotency_key = derive_idempotency_key(policy, lms_user_id, content_key)
-        existing = Transaction.objects.filter(subsidy=subsidy, idempotency_key=attempt.idempotency_key).exclude(
-            state=TransactionState.FAILED
+        # The learner's transactions under the policy, once: their spend, this content's settled ones
+        # (the idempotency key) and the live transaction with that key (a repeat).
+        learner_ledger = ledger_reads.learner_ledger(policy.pk, lms_user_id)
+        attempt.idempotency_key = idempotency_key(
+            policy, lms_user_id, content_key, settled=learner_ledger.settled_uuids(content_key)
         )
-        if existing_tx := existing.first():
-            return Redemption(transaction=existing_tx, created=False)
+        if existing_uuid := learner_ledger.live_uuid_with_key(subsidy.pk, attempt.idempotency_key):
+            return Redemption(transaction=Transaction.objects.get(pk=existing_uuid), created=False)
         try:
             with transaction.atomic():
                 ctx = build_context(
@@ -148,6 +143,8 @@ def redeem(
                     run=run,
                     policy_group_ids=group_ids,
                     catalog_membership=catalog_membership,  # re-read if the locked policy's catalog differs
+                    totals=ledger_reads.running_totals_of(policy),
+                    learner_spend=learner_ledger.spend(),
                 )
                 return Redemption(transaction=_redeem_checked(ctx, attempt), created=True)
         except FulfillmentError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Sum
@@ -51,6 +52,29 @@ def running_totals(*, subsidy: Subsidy | UUID | str, policy_uuid: UUID) -> Runni
     return RunningTotals(balance, {"spent_cents": -policy_net, "redemptions": redemptions})
 
 
+def running_totals_annotations(*, subsidy_ref: str, policy_ref: str) -> dict[str, Any]:
+    """`running_totals` as annotations, for reading the totals in the same statement as another row.
+
+    The redemption unit reads them in the statement that locks the policy, which starts after the
+    subsidy lock is held: every ledger write holds that lock, so the values are current.
+    """
+    return {
+        "ledger_balance_cents": balance_cents_expression(subsidy_ref),
+        "ledger_policy_spent_cents": policy_spent_cents_expression(policy_ref),
+        "ledger_policy_redemptions": _correlated_sum(
+            LedgerTotal.objects.filter(policy_uuid=OuterRef(policy_ref)), "policy_uuid", Sum("redemptions")
+        ),
+    }
+
+
+def running_totals_of(annotated) -> RunningTotals:
+    """The RunningTotals of a row annotated with `running_totals_annotations`."""
+    return RunningTotals(
+        annotated.ledger_balance_cents,
+        {"spent_cents": annotated.ledger_policy_spent_cents, "redemptions": annotated.ledger_policy_redemptions},
+    )
+
+
 def total_deposits_cents(subsidy: Subsidy | UUID | str) -> int:
     subsidy_id = getattr(subsidy, "pk", subsidy)
     return _sum(Deposit.objects.filter(subsidy_id=subsidy_id), "transaction__quantity")
@@ -74,6 +98,43 @@ def policy_spend(policy_uuid: UUID, *, lms_user_id: int | None = None) -> dict[s
         redemptions=Count("uuid", filter=Q(reversal__isnull=True)),
     )
     return {"spent_cents": -(row["spent"] + row["refunded"]), "redemptions": row["redemptions"]}
+
+
+@dataclass(frozen=True)
+class LearnerLedger:
+    """One learner's transactions under one policy (any content, any state), read in one query.
+
+    What a redemption needs of them: the learner's spend (the same sums as `policy_spend(policy,
+    lms_user_id=...)`), the settled transactions of one content, and a live transaction by key.
+    """
+
+    rows: tuple[tuple, ...]  # (uuid, subsidy_id, idempotency_key, state, content_key, quantity, reversal quantity)
+
+    def spend(self) -> dict[str, int]:
+        live = [row for row in self.rows if row[3] != TransactionState.FAILED]
+        spent = sum(row[5] for row in live) + sum(row[6] or 0 for row in live)
+        return {"spent_cents": -spent, "redemptions": sum(1 for row in live if row[6] is None)}
+
+    def settled_uuids(self, content_key: str) -> list[UUID]:
+        """Failed or reversed transactions of one content: each one makes a retry's idempotency key new."""
+        return [
+            row[0]
+            for row in self.rows
+            if row[4] == content_key and (row[3] == TransactionState.FAILED or row[6] is not None)
+        ]
+
+    def live_uuid_with_key(self, subsidy_id, idempotency_key: str) -> UUID | None:
+        for uuid_, subsidy, key, state, *_ in self.rows:
+            if subsidy == subsidy_id and key == idempotency_key and state != TransactionState.FAILED:
+                return uuid_
+        return None
+
+
+def learner_ledger(policy_uuid: UUID, lms_user_id: int) -> LearnerLedger:
+    rows = Transaction.objects.filter(subsidy_access_policy_uuid=policy_uuid, lms_user_id=lms_user_id).values_list(
+        "uuid", "subsidy_id", "idempotency_key", "state", "content_key", "quantity", "reversal__quantity"
+    )
+    return LearnerLedger(tuple(rows))
 
 
 def learner_transactions(*, policy_uuids, lms_user_id: int, content_key: str) -> QuerySet[Transaction]:
