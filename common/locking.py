@@ -1,13 +1,16 @@
 """Bounded waits for row locks.
 
 Every unit of work that locks rows calls `bound_lock_wait()` first, inside its transaction. On
-PostgreSQL that sets `lock_timeout` for the transaction; on SQLite (IMMEDIATE transactions, a single
-writer at a time) the connection's busy timeout already bounds the wait. `lock_errors_as_domain()`
-turns the database's "could not get the lock" errors into `LockWaitTimeout`, a retryable domain error.
+PostgreSQL every connection is opened with `lock_timeout` from LOCK_WAIT_TIMEOUT_SECONDS (settings.py),
+so this runs `SET LOCAL lock_timeout` only when the setting has changed since (tests shorten it); on
+SQLite (IMMEDIATE transactions, a single writer at a time) the connection's busy timeout bounds the wait.
+`lock_errors_as_domain()` turns the database's "could not get the lock" errors into `LockWaitTimeout`, a
+retryable domain error.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,12 +32,20 @@ def bound_lock_wait() -> None:
     """
     if connection.vendor != "postgresql":
         return
+    millis = int(settings.LOCK_WAIT_TIMEOUT_SECONDS * 1000)
+    if millis == _connection_lock_timeout_ms():
+        return  # the connection was opened with this lock_timeout (settings.py): nothing to set
     if connection.in_atomic_block and getattr(connection, "_lock_wait_bounded_in", None) is connection.run_on_commit:
         return
-    millis = int(settings.LOCK_WAIT_TIMEOUT_SECONDS * 1000)
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = {millis}")
     connection._lock_wait_bounded_in = connection.run_on_commit if connection.in_atomic_block else None
+
+
+def _connection_lock_timeout_ms() -> int | None:
+    """The lock_timeout the PostgreSQL connection was opened with (`-c lock_timeout=N` in its options)."""
+    match = re.search(r"lock_timeout=(\d+)", connection.settings_dict.get("OPTIONS", {}).get("options", ""))
+    return int(match.group(1)) if match else None
 
 
 def is_lock_wait_error(error: BaseException) -> bool:

@@ -83,7 +83,15 @@ if env("TEST_DATABASE_NAME", default=""):
 # costs a server process start, more than a whole redemption (see BENCHMARKS.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Every lock wait is bounded from the connection's first statement on, so a redemption unit needs no
+    # `SET LOCAL lock_timeout` round trip of its own (common/locking.py sets one only when the setting
+    # differs from this, e.g. a test's shorter timeout).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = (
+        f"{_options.get('options', '')} -c lock_timeout={int(env('LOCK_WAIT_TIMEOUT_SECONDS') * 1000)}"
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL: readers do not block the writer, and a commit appends to one log instead of rewriting pages.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL"}

@@ -19,12 +19,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Value
 from django.utils import timezone
 
 from assignments import selectors as assignment_selectors
 from assignments import services as assignment_services
 from assignments.models import AssignmentConfiguration, AssignmentState
-from catalog.models import CourseRun
+from catalog.models import Catalog, CourseRun
 from catalog.selectors import catalog_contains_run
 from common.errors import InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
@@ -108,8 +109,7 @@ def redeem(
     attempt = _Attempt(metadata=dict(metadata or {}))
     if run is None or run.key != content_key:
         run = read_run(content_key)
-    group_ids = frozenset(policy.groups.values_list("pk", flat=True))
-    catalog_membership = (policy.catalog_id, run is not None and catalog_contains_run(policy.catalog_id, run))
+    group_ids, catalog_membership = _groups_and_catalog_membership(policy, run)
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
@@ -163,6 +163,27 @@ def redeem(
                 message=error.message,
             )
     raise failure
+
+
+def _groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun | None) -> tuple[frozenset, tuple]:
+    """The policy's group ids and (its catalog id, whether that catalog holds the run), in one query.
+
+    Read before the unit's locks: no lock protects them (the unit re-checks the catalog if the locked
+    policy names another one).
+    """
+    in_catalog = Value(False)
+    if run is not None:
+        in_catalog = Exists(
+            Catalog.courses.through.objects.filter(catalog_id=OuterRef("catalog_id"), course_id=run.course_id)
+        )
+    rows = list(
+        SubsidyAccessPolicy.all_objects.filter(pk=policy.pk)
+        .annotate(in_catalog=in_catalog)
+        .values_list("catalog_id", "in_catalog", "groups")
+    )
+    if not rows:  # deleted under us: the locked read below fails the same way
+        return frozenset(), (None, False)
+    return frozenset(g for *_, g in rows if g is not None), rows[0][:2]
 
 
 def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
