@@ -141,7 +141,14 @@ def _token_for(user) -> str:
 
 
 def learner_redemptions(
-    world: World, *, learners: int, limit_fraction: float, duplicate_every: int, clients: int, max_seconds: float
+    world: World,
+    *,
+    learners: int,
+    limit_fraction: float,
+    duplicate_every: int,
+    clients: int,
+    max_seconds: float,
+    workers: int,
 ) -> list[Metric]:
     limit_redemptions = int(learners * limit_fraction)
     policy = add_policy(
@@ -174,7 +181,7 @@ def learner_redemptions(
     balance_before = ledger_reads.balance_cents(world.subsidy)
     connection.close()  # hold nothing (on SQLite, not even a read) while the server runs
 
-    with Gunicorn(workers=4) as server:
+    with Gunicorn(workers=workers) as server:
         warm = Load(
             port=server.port, token=token, path=path, content_key=content_key, jobs=[1] * 4 * clients, max_seconds=30
         )
@@ -186,7 +193,9 @@ def learner_redemptions(
         load.run(clients)
         wall = time.perf_counter() - started
 
-    return _verdict(world, policy, load, wall, limit_redemptions, balance_before, warm.results)
+    metrics = _verdict(world, policy, load, wall, limit_redemptions, balance_before, warm.results)
+    metrics[0].details["gunicorn_workers"] = workers
+    return metrics
 
 
 def _verdict(world, policy, load: Load, wall, limit_redemptions, balance_before, warm_results) -> list[Metric]:

@@ -103,6 +103,9 @@ def forced_redemptions(world: World, *, count: int, max_seconds: float) -> list[
         and balance_before - balance_after == attempted * world.closed_run.price_cents
     )
     rate = done / elapsed
+    spare = learners[-1] + 1  # a learner like the others, redeemed only inside the rolled-back capture
+    link_learners(world.customer, [spare])
+    floor = sql_floor(lambda: force(spare), repeats=max(20, min(done, 300)))
     details = {
         "redemptions": done,
         "seconds": round(elapsed, 3),
@@ -125,7 +128,53 @@ def forced_redemptions(world: World, *, count: int, max_seconds: float) -> list[
             details,
         ),
         Metric(1, "forced_queries_per_redemption", "  SQL queries per forced redemption", per_unit_queries),
+        Metric(
+            1,
+            "forced_sql_floor_per_s",
+            "  floor: its SQL replayed, no Python",
+            floor["per_s"],
+            "/s",
+            details=floor | {"python_ms_per_unit": round(1000 / rate - floor["ms_per_unit"], 2)},
+        ),
     ]
+
+
+class _RollBack(Exception):
+    pass
+
+
+def sql_floor(unit, *, repeats: int) -> dict:
+    """How fast the database alone runs one unit's SQL: the statements one call of `unit()` sends (captured in
+    a transaction that is rolled back), replayed `repeats` times through the same connection, each time
+    in a transaction that is rolled back. No ORM, no Python between statements and no commit (the ceiling
+    measures that), so 1 / floor is the part of a unit no Python change can remove without removing
+    statements.
+    """
+    captured: list[tuple[str, object, bool]] = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append((sql, params, many))
+        return execute(sql, params, many, context)
+
+    try:
+        with transaction.atomic(), connection.execute_wrapper(capture):
+            unit()
+            raise _RollBack
+    except _RollBack:
+        pass
+    # The unit's own transaction ran as a savepoint of the capturing one: replay it as BEGIN ... ROLLBACK.
+    if captured and captured[0][0].startswith("SAVEPOINT") and captured[-1][0].startswith("RELEASE SAVEPOINT"):
+        captured = captured[1:-1]
+    begin = "BEGIN IMMEDIATE" if connection.vendor == "sqlite" else "BEGIN"
+    with connection.cursor() as cursor:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            cursor.execute(begin)
+            for sql, params, many in captured:
+                (cursor.executemany if many else cursor.execute)(sql, params)
+            cursor.execute("ROLLBACK")
+        elapsed = (time.perf_counter() - start) / repeats
+    return {"per_s": 1 / elapsed, "ms_per_unit": round(elapsed * 1000, 3), "statements": len(captured) + 2}
 
 
 # 3 ---------------------------------------------------------------------------------------------------------------

@@ -58,6 +58,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", default=[], help="run only benchmark N (0-4); repeatable")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database afterwards")
     parser.add_argument("--strict", action="store_true", help="exit 1 on a missed target too")
+    parser.add_argument(
+        "--http-workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="gunicorn workers for benchmark 2 (default: one per CPU; see BENCHMARKS.md)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (default latest.json)")
     args = parser.parse_args(argv)
     only = {int(n) for item in args.only for n in item.split(",") if n.strip()}
@@ -124,6 +130,7 @@ def main(argv=None) -> int:
                 duplicate_every=10,
                 clients=8,
                 max_seconds=sizes["http_seconds"],
+                workers=args.http_workers,
             ),
             3: lambda: measures.can_redeem_latency(world, samples=sizes["latency_samples"]),
             4: lambda: measures.admin_changelist(world, sizes=sizes["admin_sizes"], requests=sizes["admin_requests"]),
