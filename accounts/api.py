@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import CustomerMembership
 from accounts.permissions import is_staff_with, may_manage_customer, own_lms_user_id
 from common.api import errors
+from customers.selectors import learner_link
 
 
 def require_staff(request, perm: str, action: str = "do this") -> None:
@@ -33,20 +34,37 @@ def acting_lms_user_id(
 ) -> int:
     """The learner this request acts for. A learner acts only for itself: naming another learner is a 403.
 
-    Staff with `staff_perm` may name anyone; with `customer_id`, so may an admin of that customer.
+    Staff with `staff_perm` may name anyone; with `customer_id`, so may an admin of that customer, and a
+    learner acting for itself must be a learner of that customer (linked to it, active or not), so that
+    it cannot list another customer's policies.
     """
     own = own_lms_user_id(request.user)
     if requested is None:
         if own is None:
             raise ValidationError({field: ["Required: this account is not a learner, so name the learner."]})
+        requested = own
+    if requested == own:
+        if customer_id is not None:
+            _require_learner_of(request.user, own, customer_id, staff_perm)
         return own
-    if requested == own or is_staff_with(request.user, staff_perm):
+    if is_staff_with(request.user, staff_perm):
         return requested
     if customer_id is not None and may_manage_customer(request.user, customer_id, staff_perm):
         return requested
     if own is None:
         raise PermissionDenied(f"This account is not learner {requested} and may not act for another learner.")
     raise PermissionDenied(f"This token acts for learner {own} only; it may not act for learner {requested}.")
+
+
+def _require_learner_of(user, lms_user_id: int, customer_id, staff_perm: str) -> None:
+    if learner_link(customer=customer_id, lms_user_id=lms_user_id) is not None:
+        return
+    if may_manage_customer(user, customer_id, staff_perm):
+        return
+    raise PermissionDenied(
+        f"Learner {lms_user_id} is not a learner of this customer; only its learners, its admins and staff "
+        f"with the {staff_perm} permission may ask about its credit."
+    )
 
 
 class MembershipSerializer(serializers.ModelSerializer):

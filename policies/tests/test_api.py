@@ -114,6 +114,24 @@ def test_a_learner_may_not_check_for_another_learner_but_staff_and_customer_admi
     assert_error(staff_client(username="no-perm").get(_can_redeem_url(s.customer), query), 403, "permission_denied")
 
 
+def test_a_learner_of_another_customer_may_not_ask_about_this_ones_credit():
+    s = make_scenario()
+    elsewhere = make_scenario()  # another customer, whose learner this is
+    outsider = learner_client(elsewhere.learner.lms_user_id)
+    credits = f"/api/v1/policy-redemption/credits_available/?enterprise_customer_uuid={s.customer.uuid}"
+
+    body = assert_error(outsider.get(_can_redeem_url(s.customer), {"content_key": s.run.key}), 403)
+    assert f"Learner {elsewhere.learner.lms_user_id} is not a learner of this customer" in body["detail"]
+    assert str(s.policy.pk) not in str(body)
+    assert_error(outsider.get(credits), 403)
+    # Its own customer still answers, and a learner whose link was deactivated is still this customer's.
+    assert outsider.get(_can_redeem_url(elsewhere.customer), {"content_key": s.run.key}).status_code == 200
+    s.learner.active = False
+    s.learner.save()
+    [answer] = learner_client(s.learner.lms_user_id).get(_can_redeem_url(s.customer), {"content_key": s.run.key}).json()
+    assert answer["reasons"][0]["reason"] == reasons.LEARNER_NOT_IN_ENTERPRISE
+
+
 def test_an_account_that_is_not_a_learner_must_name_one():
     s = make_scenario()
     assert_error(
@@ -282,7 +300,7 @@ def test_credits_available_lists_what_the_learner_can_still_spend():
     assert credit["remaining_balance_per_user"] == 15_000
     assert credit["remaining_balance"] == 90_000
     assert credit["subsidy_expiration_date"] == s.subsidy.expiration_datetime.isoformat().replace("+00:00", "Z")
-    assert learner_client(expired.learner.lms_user_id).get(url).json() == []  # not linked to this customer
+    assert_error(learner_client(expired.learner.lms_user_id).get(url), 403)  # not a learner of this customer
 
 
 def test_credits_available_refuses_another_learner_and_bad_input():
