@@ -1,10 +1,9 @@
-"""Staff UI for subsidies and their ledger.
+"""Staff UI for subsidies: the subsidy page (balance, deposits, latest transactions, "Deposit funds").
 
-`subsidy` holds the subsidy page (balance, deposits, latest transactions, "Deposit funds");
-`ledger` the read-only ledger lists (transactions with the "Reverse" action, deposits, reversals).
+The ledger lists (transactions with "Reverse", deposits, reversals) are registered by policies.admin.ledger:
+they show policy names and reverse through the policies' unit of work, and subsidies sits below policies.
 """
 
-from subsidies.admin.ledger import DepositAdmin, ReversalAdmin, TransactionAdmin
 from subsidies.admin.subsidy import SubsidyAdmin
 
-__all__ = ["DepositAdmin", "ReversalAdmin", "SubsidyAdmin", "TransactionAdmin"]
+__all__ = ["SubsidyAdmin"]

@@ -1,8 +1,9 @@
-"""The ledger, read-only: transactions, deposits and reversals are written only by services.
+"""The subsidies app's ledger, read-only: transactions, deposits and reversals are written only by services.
 
-The one write here is the "Reverse (refund and unenroll)" action, which calls the policies' reversal
-unit of work: refunding a redemption also unenrolls the learner and updates their assignment, so it is
-a policies use case rather than a bare ledger entry (subsidies.services.reverse only refunds).
+Registered from policies, not subsidies, so that apps depend downwards only. The one write here is the
+"Reverse (refund and unenroll)" action, which calls the policies' reversal unit of work: refunding a
+redemption also unenrolls the learner and updates their assignment, so it is a policies use case rather
+than a bare ledger entry (subsidies.services.reverse only refunds).
 """
 
 from __future__ import annotations
