@@ -7,13 +7,16 @@ one ForcedRedemptionAttempt row, in the same transaction as the redemption itsel
 
 `reverse_forced_redemption` undoes a redeemed one (refund + unenroll), the same way: record lock first,
 then policies.services.reverse_redemption. A reversal done in the ledger instead (Transaction admin or
-API) is noticed by `settle_if_reversed`, the one place that decides whether a redeemed record still stands.
+API) settles the record in the reversal's transaction (`settle_after_ledger_reversal`) unless the record is
+locked at that moment; `settle_if_reversed` is the one place that decides whether a redeemed record
+still stands, and every write path asks it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import traceback as tb
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
@@ -136,6 +139,27 @@ def settle_if_reversed(record: ForcedPolicyRedemption) -> bool:
         f"Reason: {reversal.reason or '-'}",
     )
     return True
+
+
+# Records whose reversal this process is making through reverse_forced_redemption, which notes it itself.
+_reversing_here: ContextVar[tuple] = ContextVar("forced_redemptions_reversing_here", default=())
+
+
+def settle_after_ledger_reversal(sender, *, entry: Transaction, **kwargs) -> None:
+    """Receiver of policies.signals.redemption_reversed: a reversal made in the ledger (transaction admin,
+    ledger API) settles the forced redemption that made the transaction, in the same transaction.
+
+    The reversal holds the subsidy lock, which comes after the record's lock in the lock order, so the record
+    is taken with SKIP LOCKED and never waited for: a record locked at this moment (being redeemed, changed
+    or reversed) is left as it is, and settles when next touched (see `settle_if_reversed`).
+    """
+    records = (
+        ForcedPolicyRedemption.objects.select_for_update(skip_locked=True)
+        .filter(transaction_uuid=entry.uuid, redeemed_at__isnull=False, reversed_at__isnull=True)
+        .exclude(pk__in=_reversing_here.get())
+    )
+    for record in records:
+        settle_if_reversed(record)
 
 
 def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
@@ -372,6 +396,7 @@ def reverse_forced_redemption(*, record: ForcedPolicyRedemption, actor, reason: 
         if settle_if_reversed(current):  # reversed in the ledger already: now on record here too
             return current
         entry = Transaction.objects.get(pk=current.transaction_uuid)
+        reversing = _reversing_here.set((*_reversing_here.get(), current.pk))
         try:
             reversal = reverse_redemption(
                 entry=entry, reason=f"{reason} (forced redemption {current.uuid})", actor=_user(actor)
@@ -379,6 +404,8 @@ def reverse_forced_redemption(*, record: ForcedPolicyRedemption, actor, reason: 
         except AlreadyReversed:  # reversed in the ledger while we waited for its lock
             settle_if_reversed(current)
             return current
+        finally:
+            _reversing_here.reset(reversing)
         current.reversed_at = reversal.created
         current.modified_by = _user(actor) or current.modified_by
         current.save()

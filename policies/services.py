@@ -37,6 +37,7 @@ from policies import reasons
 from policies.errors import PolicyInvalid, RedemptionRefused
 from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.redeemability import RedemptionContext, build_context, evaluate, read_run
+from policies.signals import redemption_reversed
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
 from subsidies.errors import InvalidRequestedPrice
@@ -275,6 +276,7 @@ def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None):
         reversal = ledger.reverse(entry=entry, reason=reason, actor=actor)
         fulfillment.unenroll(transaction_uuid=entry.uuid)
         assignment_services.mark_reversed(transaction_uuid=entry.uuid)
+        redemption_reversed.send(sender=Transaction, entry=entry, reversal=reversal, actor=actor)
         return reversal
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import Permission
+from django.db import transaction
 from django.urls import reverse
 
 from demo import data as demo_data
@@ -15,6 +16,7 @@ from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.services import create_forced_redemption
 from fulfillment.models import Enrollment
 from policies.models import SubsidyAccessPolicy
+from subsidies import services as ledger
 from subsidies.models import Transaction, TransactionState
 from subsidies.selectors import balance_cents
 
@@ -166,3 +168,11 @@ def admin_messages(response) -> list[tuple[str, str]]:
     from django.contrib.messages import get_messages
 
     return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)._queued_messages]
+
+
+def refund_in_the_ledger_only(entry: Transaction) -> None:
+    """A refund the forced-redemption app does not hear of (the ledger's bare write), as a ledger reversal
+    leaves a record that was locked at that moment (see test_concurrency)."""
+    with transaction.atomic():
+        ledger.lock_subsidy(entry.subsidy_id)
+        ledger.reverse(entry=entry, reason="ledger")

@@ -25,7 +25,7 @@ from policies.services import redeem, reverse_redemption
 from subsidies.models import Reversal, Subsidy, Transaction, TransactionState
 from subsidies.selectors import balance_cents
 from testing.factories import make_scenario
-from testing.locks import subsidy_row_locked
+from testing.locks import row_locked, subsidy_row_locked
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -172,7 +172,7 @@ def test_two_staff_reversing_the_same_record_at_once_refund_once(superuser, djan
 
 
 @requires_postgres
-def test_a_ledger_reversal_that_commits_while_a_forced_reversal_waits_is_noted_not_doubled(superuser):
+def test_a_ledger_reversal_that_commits_while_a_forced_reversal_waits_settles_the_record_and_refunds_once(superuser):
     load_demo()
     record = force()
     entry = Transaction.objects.get(pk=record.transaction_uuid)
@@ -192,11 +192,33 @@ def test_a_ledger_reversal_that_commits_while_a_forced_reversal_waits_is_noted_n
     ledger.start()
     try:
         assert reversed_in_ledger.wait(timeout=10)
-        noted = reverse_forced_redemption(record=record, actor=superuser, reason="SUP-1")
+        with pytest.raises(ForcedRedemptionReversed):  # waits for the record the ledger reversal settled
+            reverse_forced_redemption(record=record, actor=superuser, reason="SUP-1")
     finally:
         ledger.join(timeout=30)
 
-    assert noted.state == ForcedState.REVERSED
-    assert noted.last_attempt.reason_code == "reversed_in_ledger"
+    record.refresh_from_db()
+    assert record.state == ForcedState.REVERSED
+    assert [a.reason_code for a in record.attempts.all()] == ["", "reversed_in_ledger"]
     assert Reversal.objects.count() == 1
     assert footprint().balance_cents == demo_data.DEPOSIT_CENTS
+
+
+@requires_postgres
+def test_a_ledger_reversal_does_not_wait_for_a_locked_forced_record_which_settles_when_next_touched(
+    settings, superuser
+):
+    load_demo()
+    record = force()
+    entry = Transaction.objects.get(pk=record.transaction_uuid)
+    settings.LOCK_WAIT_TIMEOUT_SECONDS = 0.3  # waiting for the record's lock would fail with lock_wait_timeout
+
+    with row_locked(ForcedPolicyRedemption, record.pk):  # e.g. staff saving the record right now
+        reverse_redemption(entry=entry, reason="from the ledger", actor=superuser)
+
+    record.refresh_from_db()
+    assert record.state == ForcedState.REDEEMED  # it was locked: left as it was, nothing waited
+    assert Reversal.objects.count() == 1 and footprint().balance_cents == demo_data.DEPOSIT_CENTS
+    touched = redeem_forced(record=record, actor=superuser)
+    assert touched.state == ForcedState.REVERSED
+    assert [a.reason_code for a in touched.attempts.all()] == ["", "reversed_in_ledger", "forced_redemption_reversed"]

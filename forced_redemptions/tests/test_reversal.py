@@ -20,7 +20,13 @@ from forced_redemptions.errors import (
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedState
 from forced_redemptions.selectors import check_forced
 from forced_redemptions.services import redeem_forced, reverse_forced_redemption, update_forced_redemption
-from forced_redemptions.tests.helpers import assigned_policy, footprint, force, spend_policy
+from forced_redemptions.tests.helpers import (
+    assigned_policy,
+    footprint,
+    force,
+    refund_in_the_ledger_only,
+    spend_policy,
+)
 from fulfillment.models import Enrollment
 from policies.services import reverse_redemption
 from subsidies.models import Reversal, Transaction
@@ -136,9 +142,36 @@ def test_after_a_reversal_in_the_ledger_the_same_can_be_forced_again_and_the_old
     assert footprint().active_enrollments == 1
 
 
+def test_a_reversal_in_the_ledger_settles_the_forced_record_in_the_same_transaction(demo, superuser):
+    record = force()
+    entry = Transaction.objects.get(pk=record.transaction_uuid)
+
+    reversal = reverse_redemption(entry=entry, reason="Refunded from the ledger", actor=superuser)
+
+    record.refresh_from_db()
+    assert (record.state, record.reversed_at) == (ForcedState.REVERSED, reversal.created)
+    assert [(a.outcome, a.reason_code) for a in record.attempts.all()] == [
+        (AttemptOutcome.REDEEMED, ""),
+        (AttemptOutcome.REVERSED, "reversed_in_ledger"),
+    ]
+    balance = footprint().balance_cents
+    with pytest.raises(ForcedRedemptionReversed):
+        reverse_forced_redemption(record=record, actor=superuser, reason=TICKET)
+    assert footprint().balance_cents == balance and Reversal.objects.count() == 1
+
+
+def test_a_forced_reversal_notes_one_reversal_not_a_second_from_the_ledger(demo, superuser):
+    record = force()
+    reverse_forced_redemption(record=record, actor=superuser, reason=TICKET)
+    assert [(a.outcome, a.reason_code) for a in record.attempts.all()] == [
+        (AttemptOutcome.REDEEMED, ""),
+        (AttemptOutcome.REVERSED, ""),
+    ]
+
+
 def test_reversing_a_record_already_reversed_in_the_ledger_notes_it_and_refunds_nothing_more(demo, superuser):
     record = force()
-    reverse_redemption(entry=Transaction.objects.get(pk=record.transaction_uuid), reason="ledger", actor=superuser)
+    refund_in_the_ledger_only(Transaction.objects.get(pk=record.transaction_uuid))
     balance = footprint().balance_cents
 
     noted = reverse_forced_redemption(record=record, actor=superuser, reason=TICKET)
@@ -191,7 +224,7 @@ def test_a_record_reversed_in_the_ledger_is_not_redeemed_again_either(demo):
 
 def test_check_forced_of_a_reversed_record_and_after_a_ledger_reversal_writes_nothing(demo):
     first = force()
-    reverse_redemption(entry=Transaction.objects.get(pk=first.transaction_uuid))
+    refund_in_the_ledger_only(Transaction.objects.get(pk=first.transaction_uuid))
     waiting = force(wait_to_redeem=True, lms_user_id=1003)
     new = ForcedPolicyRedemption(
         subsidy_access_policy=spend_policy(), lms_user_id=1002, course_run_key=demo_data.CLOSED_RUN

@@ -17,9 +17,9 @@ from forced_redemptions.tests.helpers import (
     footprint,
     force,
     form_data,
+    refund_in_the_ledger_only,
     reverse_page_url,
 )
-from policies.services import reverse_redemption
 from subsidies.models import Reversal, Transaction
 
 TICKET = "SUP-4243: forced into the wrong run"
@@ -136,7 +136,7 @@ def test_after_the_transaction_admins_reverse_action_the_same_can_be_forced_agai
 
 def test_reversing_from_the_page_after_a_ledger_reversal_notes_it_and_refunds_nothing_more(demo, admin_client):
     record = force()
-    reverse_redemption(entry=Transaction.objects.get(pk=record.transaction_uuid), reason="ledger")
+    refund_in_the_ledger_only(Transaction.objects.get(pk=record.transaction_uuid))
     balance = footprint().balance_cents
 
     response = admin_client.post(reverse_page_url(record), {"reason": TICKET})
