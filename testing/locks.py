@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from django.db import connection, models, transaction
 
@@ -35,6 +35,6 @@ def row_locked(model: type[models.Model], pk) -> Iterator[None]:
         holder.join(timeout=30)
 
 
-def subsidy_row_locked(subsidy_id) -> Iterator[None]:
+def subsidy_row_locked(subsidy_id) -> AbstractContextManager[None]:
     """While the block runs, another connection holds the subsidy row lock: the first lock of every unit."""
     return row_locked(Subsidy, subsidy_id)
