@@ -54,6 +54,7 @@ def allocate(
     content_title: str,
     price_cents: int,
     notify: bool = True,
+    note: str = "",
 ) -> tuple[LearnerContentAssignment, str]:
     """Create or re-allocate one assignment. Returns (assignment, "created" | "updated" | "no_change").
 
@@ -94,7 +95,7 @@ def allocate(
         assignment.transaction_uuid = None
         assignment.save()
         outcome = "updated"
-    record_action(assignment, ActionType.ALLOCATED)
+    record_action(assignment, ActionType.ALLOCATED, note=note)
     if notify:
         _notify_allocated(assignment)
     return assignment, outcome
@@ -110,6 +111,28 @@ def mark_redeemed(assignment: LearnerContentAssignment, *, transaction_uuid: UUI
     assignment.lms_user_id = lms_user_id
     assignment.save(update_fields=["state", "transaction_uuid", "lms_user_id", "modified"])
     record_action(assignment, ActionType.REDEEMED)
+
+
+ALLOCATED_BY_FORCING = "Allocated by a forced redemption."
+
+
+def release_after_failed_redemption(*, transaction_uuid: UUID, reason: str, message: str) -> None:
+    """A redemption that had accepted an assignment failed: give the allocation back.
+
+    An assignment a forced redemption created for itself is deleted (the failure leaves no stray allocation
+    holding the policy's money, as if the unit had never run); one it re-allocated is cancelled; any other
+    goes back to allocated, its timeline saying why.
+    """
+    for assignment in LearnerContentAssignment.objects.select_for_update().filter(transaction_uuid=transaction_uuid):
+        allocations = list(assignment.actions.filter(action_type=ActionType.ALLOCATED).order_by("created"))
+        forced_made_it = bool(allocations) and allocations[-1].note == ALLOCATED_BY_FORCING
+        if forced_made_it and len(allocations) == 1:
+            assignment.delete()
+            continue
+        assignment.state = AssignmentState.CANCELLED if forced_made_it else AssignmentState.ALLOCATED
+        assignment.transaction_uuid = None
+        assignment.save(update_fields=["state", "transaction_uuid", "modified"])
+        record_action(assignment, ActionType.ERRORED, error_reason=reason[:255], note=message)
 
 
 def mark_reversed(*, transaction_uuid: UUID) -> None:

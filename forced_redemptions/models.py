@@ -1,7 +1,8 @@
 """ADR 0019: a staff-written instruction to force one learner's redemption into one course run.
 
 State is derived, not stored: reversed (reversed_at set) > redeemed (redeemed_at set) > errored
-(errored_at set) > waiting. A reversed record was redeemed and then refunded and unenrolled; it stays as
+(errored_at set) > pending (its transaction is reserved and waits for the downstream: transaction_uuid
+set) > waiting. A reversed record was redeemed and then refunded and unenrolled; it stays as
 the audit trail and no longer stands in the way of a new forced redemption of the same three.
 Every attempt is kept in ForcedRedemptionAttempt; every change in history.
 """
@@ -17,6 +18,7 @@ from common.models import TimeStampedModel
 
 class ForcedState(models.TextChoices):
     WAITING = "waiting"
+    PENDING = "pending"
     REDEEMED = "redeemed"
     ERRORED = "errored"
     REVERSED = "reversed"
@@ -27,7 +29,8 @@ STATE_CONDITIONS = {
     ForcedState.REVERSED: models.Q(reversed_at__isnull=False),
     ForcedState.REDEEMED: models.Q(redeemed_at__isnull=False, reversed_at__isnull=True),
     ForcedState.ERRORED: models.Q(redeemed_at__isnull=True, errored_at__isnull=False),
-    ForcedState.WAITING: models.Q(redeemed_at__isnull=True, errored_at__isnull=True),
+    ForcedState.PENDING: models.Q(redeemed_at__isnull=True, errored_at__isnull=True, transaction_uuid__isnull=False),
+    ForcedState.WAITING: models.Q(redeemed_at__isnull=True, errored_at__isnull=True, transaction_uuid__isnull=True),
 }
 
 
@@ -103,10 +106,13 @@ class ForcedPolicyRedemption(TimeStampedModel):
             return ForcedState.REDEEMED
         if self.errored_at:
             return ForcedState.ERRORED
+        if self.transaction_uuid:
+            return ForcedState.PENDING
         return ForcedState.WAITING
 
 
 class AttemptOutcome(models.TextChoices):
+    PENDING = "pending"
     REDEEMED = "redeemed"
     ALREADY_REDEEMED = "already_redeemed"
     ERRORED = "errored"

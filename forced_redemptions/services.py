@@ -14,6 +14,7 @@ still stands, and every write path asks it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import traceback as tb
 from contextvars import ContextVar
@@ -32,12 +33,19 @@ from forced_redemptions.errors import (
     ForcedRedemptionReversed,
     SettledForcedRedemption,
 )
-from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedRedemptionAttempt
+from forced_redemptions.models import (
+    STATE_CONDITIONS,
+    AttemptOutcome,
+    ForcedPolicyRedemption,
+    ForcedRedemptionAttempt,
+    ForcedState,
+)
 from fulfillment.services import TERMS_FORMAT
 from policies.models import SubsidyAccessPolicy
-from policies.services import Redemption, redeem, reverse_redemption
+from policies.services import Reservation, complete_redemption, reserve_redemption, reverse_redemption
+from policies.settlement import failure_message
 from subsidies.errors import AlreadyReversed
-from subsidies.models import Reversal, Transaction
+from subsidies.models import Reversal, Transaction, TransactionState
 
 # The reason code of the attempt that notes a reversal made in the ledger, not through this app.
 REVERSED_IN_LEDGER = "reversed_in_ledger"
@@ -186,7 +194,8 @@ def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
             return record
         # Not saved yet, so no one else can see or lock it: no record lock. The record is inserted once,
         # with its outcome, then its attempt (one history row, "created" with the outcome it ended with).
-        return _attempt_redemption(record, actor)
+        record, reservation = _attempt_redemption(record, actor)
+    return _complete(record, reservation)
 
 
 def update_forced_redemption(*, record: ForcedPolicyRedemption, actor, redeem_now: bool = False, **changes: Any):
@@ -225,8 +234,11 @@ def _value(value):
 def redeem_forced(*, record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedemption:
     """Redeem a forced redemption exactly once, recording the attempt whatever happens.
 
-    Returns the refreshed record; `record.last_attempt` is the attempt just written. Never raises a
-    domain error: the outcome is on the record (adapters read `state`, `error_reason`, `error_message`).
+    The reservation is made holding the record's lock; with a remote fulfillment backend the downstream
+    call follows after that commits (policies.settlement), and its settlement writes the outcome on the
+    record (`settle_after_fulfilment`). Returns the refreshed record; `record.last_attempt` is the latest
+    attempt. Never raises a domain error: the outcome is on the record (adapters read `state`,
+    `error_reason`, `error_message`).
     """
     try:
         with lock_errors_as_domain(), transaction.atomic():
@@ -235,31 +247,51 @@ def redeem_forced(*, record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedem
             if current.redeemed_at:
                 settle_if_reversed(current)
                 return _note_already_redeemed(current, actor)
-            return _attempt_redemption(current, actor)
+            if current.state == ForcedState.PENDING:
+                return _note_pending(current, actor, Transaction.objects.get(pk=current.transaction_uuid), again=True)
+            current, reservation = _attempt_redemption(current, actor)
     except LockWaitTimeout as error:
         with transaction.atomic():
             current = ForcedPolicyRedemption.objects.get(pk=record.pk)
             return _note_failure(current, actor, error)
+    return _complete(current, reservation)
 
 
-def _attempt_redemption(record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedemption:
-    """Redeem and write the outcome on the record (saving it) and one attempt. The caller's transaction
-    holds the record's lock, or the record is new and unsaved. `redeem` runs in its own savepoint, so a
-    failure has written nothing else by the time it is noted."""
+def _attempt_redemption(record: ForcedPolicyRedemption, actor) -> tuple[ForcedPolicyRedemption, Reservation | None]:
+    """Reserve and write the outcome so far on the record (saving it) and one attempt. The caller's
+    transaction holds the record's lock, or the record is new and unsaved. The reservation runs in its own
+    savepoint, so a refusal has written nothing else by the time it is noted. Returns the reservation still
+    to complete (after the caller commits) when the downstream is remote."""
     try:
-        result = _redeem(record)
+        reservation = _reserve(record)
     except DomainError as error:
-        return _note_failure(record, actor, error)
+        return _note_failure(record, actor, error), None
     except Exception as error:  # noqa: BLE001 - an unexpected error must still be on record
-        return _note_failure(record, actor, error, trace=tb.format_exc())
-    return _note_success(record, actor, result)
+        return _note_failure(record, actor, error, trace=tb.format_exc()), None
+    entry = reservation.transaction
+    if reservation.failure is not None:
+        return _note_failure(record, actor, reservation.failure), None
+    if entry.state == TransactionState.PENDING:
+        return _note_pending(record, actor, entry), reservation
+    return _note_success(record, actor, entry), None
 
 
-def _redeem(record: ForcedPolicyRedemption) -> Redemption:
+def _complete(record: ForcedPolicyRedemption, reservation: Reservation | None) -> ForcedPolicyRedemption:
+    """The fulfil and settle phases, after the reservation committed; the settlement notes the outcome."""
+    if reservation is None:
+        return record
+    with contextlib.suppress(DomainError):  # a refusal is on the record already (settle_after_fulfilment)
+        complete_redemption(reservation)
+    current = ForcedPolicyRedemption.objects.get(pk=record.pk)
+    current.last_attempt = current.attempts.order_by("-attempted_at", "-pk").first()
+    return current
+
+
+def _reserve(record: ForcedPolicyRedemption) -> Reservation:
     require_known_learner(record.lms_user_id)
     run = get_course_run(record.course_run_key)
     policy = record.subsidy_access_policy
-    result = redeem(
+    reservation = reserve_redemption(
         policy=policy,
         lms_user_id=record.lms_user_id,
         content_key=run.key,
@@ -268,13 +300,15 @@ def _redeem(record: ForcedPolicyRedemption) -> Redemption:
         price_cents=record.content_price_cents,
         run=run,  # already read: the unit does not read it again
     )
-    if not result.created:
-        other = ForcedPolicyRedemption.objects.filter(transaction_uuid=result.transaction.uuid).exclude(pk=record.pk)
+    if not reservation.created:
+        other = ForcedPolicyRedemption.objects.filter(transaction_uuid=reservation.transaction.uuid).exclude(
+            pk=record.pk
+        )
         if other.exists():
             ensure_not_duplicate(
                 policy_id=policy.pk, lms_user_id=record.lms_user_id, course_run_key=run.key, exclude_pk=record.pk
             )
-    return result
+    return reservation
 
 
 def redemption_metadata(record: ForcedPolicyRedemption, *, is_exec_ed: bool) -> dict[str, Any]:
@@ -307,8 +341,49 @@ def _attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedemption:
     return record
 
 
-def _note_success(record: ForcedPolicyRedemption, actor, result: Redemption) -> ForcedPolicyRedemption:
-    entry = result.transaction
+def _note_pending(record: ForcedPolicyRedemption, actor, entry: Transaction, again: bool = False):
+    record.transaction_uuid = entry.uuid
+    record.errored_at = None
+    record.error_reason = record.error_message = record.traceback = ""
+    record.modified_by = _user(actor) or record.modified_by
+    record.save()
+    reserved = -entry.quantity
+    if again:
+        message = (
+            f"Still pending: transaction {entry.uuid} ({reserved} cents reserved) waits for the LMS; nothing was "
+            f"charged again. It settles by itself (retries, reconciler), or from the fulfillment job's page."
+        )
+    else:
+        message = (
+            f"Pending: {reserved} cents reserved (transaction {entry.uuid}); the enrollment is being made "
+            f"downstream. The record becomes redeemed when the LMS confirms it, or errored if it refuses."
+        )
+    return _attempt(
+        record, actor, AttemptOutcome.PENDING, transaction_uuid=entry.uuid, charged_cents=0, message=message
+    )
+
+
+def settle_lock_records(sender, *, transaction_uuid, **kwargs) -> None:
+    """Receiver of redemption_settling: lock the pending record of the transaction first (lock order)."""
+    list(_pending_records(transaction_uuid))
+
+
+def settle_after_fulfilment(sender, *, entry: Transaction, error=None, **kwargs) -> None:
+    """Receiver of redemption_settled: the downstream's outcome on the pending record, in the same transaction."""
+    for record in _pending_records(entry.uuid):
+        if error is None:
+            _note_success(record, None, entry)
+        else:
+            _note_failure(record, None, error)
+
+
+def _pending_records(transaction_uuid):
+    return ForcedPolicyRedemption.objects.select_for_update().filter(
+        STATE_CONDITIONS[ForcedState.PENDING], transaction_uuid=transaction_uuid
+    )
+
+
+def _note_success(record: ForcedPolicyRedemption, actor, entry: Transaction) -> ForcedPolicyRedemption:
     record.redeemed_at = timezone.now()
     record.transaction_uuid = entry.uuid
     record.charged_cents = -entry.quantity
@@ -351,7 +426,7 @@ def _note_already_redeemed(record: ForcedPolicyRedemption, actor) -> ForcedPolic
 
 def _note_failure(record: ForcedPolicyRedemption, actor, error: Exception, trace: str = "") -> ForcedPolicyRedemption:
     if isinstance(error, DomainError):
-        reason, message = error.reason, error.message
+        reason, message = error.reason, failure_message(error)
     else:
         reason, message = (
             "unexpected_error",

@@ -1,12 +1,17 @@
-"""Fulfilling a redemption: check the run accepts the enrollment, then enroll through the backend."""
+"""Fulfilling a redemption: check the run accepts the enrollment, then record the enrollment made.
+
+The downstream call itself (LMS, exec-ed provider) is the backend's (backends.py); the protocol around
+it, reserve / fulfil / settle, is policies.fulfilment's.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fulfillment.backends import EnrollmentRequest, get_backend
+from fulfillment.backends import EnrollmentRequest, FulfillmentProgress, LocalEnrollmentBackend, get_backend
 from fulfillment.errors import EnrollmentRefused, MissingExecEdData
 from fulfillment.models import Enrollment
 
@@ -37,6 +42,16 @@ def check_enrollable(request: EnrollmentRequest, *, now: dt.datetime | None = No
             )
     if request.is_exec_ed:
         _check_exec_ed_data(request)
+    backend = get_backend()
+    backend.check_configured(request)
+    if backend.remote:
+        # Locally the enrollment's unique constraint refuses a second one when it is written, in the same
+        # database transaction; a remote one is written after the downstream call, so ask first.
+        existing = Enrollment.objects.filter(lms_user_id=request.lms_user_id, course_run=request.run, active=True)
+        if existing.exists():
+            raise EnrollmentRefused(
+                f"Learner {request.lms_user_id} is already enrolled in {run.key}.", content_key=run.key
+            )
 
 
 def _check_exec_ed_data(request: EnrollmentRequest) -> None:
@@ -67,15 +82,38 @@ def _check_exec_ed_data(request: EnrollmentRequest) -> None:
         )
 
 
+def record_enrollment(request: EnrollmentRequest, *, external_order_reference: str = "") -> Enrollment:
+    """Write the enrollment a redemption made (locally, or downstream and mirrored here), in a savepoint.
+
+    One active enrollment per learner and run: a second one is refused (EnrollmentRefused).
+    """
+    try:
+        with transaction.atomic():
+            return Enrollment.objects.create(
+                lms_user_id=request.lms_user_id,
+                course_run=request.run,
+                forced=request.allow_late_enrollment,
+                transaction_uuid=request.transaction_uuid,
+                external_order_reference=external_order_reference,
+            )
+    except IntegrityError as error:
+        raise EnrollmentRefused(
+            f"Learner {request.lms_user_id} is already enrolled in {request.run.key}.",
+            content_key=request.run.key,
+        ) from error
+
+
 def enroll(request: EnrollmentRequest) -> Enrollment:
-    """Enroll through the configured backend. Must run inside the redemption's transaction."""
+    """Check and record an enrollment with the local backend's order reference (tests, local tools)."""
     check_enrollable(request)
-    return get_backend().enroll(request)
+    result = LocalEnrollmentBackend().fulfil(request, FulfillmentProgress())
+    return record_enrollment(request, external_order_reference=result.external_order_reference)
 
 
 def unenroll(*, transaction_uuid) -> Enrollment | None:
     """Deactivate the enrollment made for a transaction (used by reversals). Idempotent."""
     enrollment = Enrollment.objects.filter(transaction_uuid=transaction_uuid, active=True).first()
     if enrollment is not None:
-        get_backend().unenroll(enrollment)
+        enrollment.active = False
+        enrollment.save(update_fields=["active", "modified"])
     return enrollment

@@ -100,8 +100,53 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # How long a redemption waits for a row lock before giving up with a retryable error.
 LOCK_WAIT_TIMEOUT_SECONDS = env("LOCK_WAIT_TIMEOUT_SECONDS")
 
-# The enrollment backend fulfillment uses; see fulfillment/backends.py.
-FULFILLMENT_BACKEND = env("FULFILLMENT_BACKEND", default="fulfillment.backends.LocalEnrollmentBackend")
+# The enrollment backend fulfillment uses (fulfillment/backends.py): "local" (this database only), "lms"
+# (the Open edX LMS, and GEAG for exec-ed runs, over HTTP), or a dotted path.
+FULFILLMENT_BACKEND = env("FULFILLMENT_BACKEND", default="local")
+LMS_URL = env("LMS_URL", default="")
+LMS_OAUTH2_CLIENT_ID = env("LMS_OAUTH2_CLIENT_ID", default="")
+LMS_OAUTH2_CLIENT_SECRET = env("LMS_OAUTH2_CLIENT_SECRET", default="")
+# Every downstream call (LMS, GEAG, their token endpoints) has these timeouts; the read timeout is also
+# how long a redeem waits for the LMS before it answers with the transaction still pending.
+LMS_CONNECT_TIMEOUT_SECONDS = env.float("LMS_CONNECT_TIMEOUT_SECONDS", default=3.05)
+LMS_READ_TIMEOUT_SECONDS = env.float("LMS_READ_TIMEOUT_SECONDS", default=5.0)
+GEAG_API_URL = env("GEAG_API_URL", default="")
+GEAG_OAUTH2_PROVIDER_URL = env("GEAG_OAUTH2_PROVIDER_URL", default="")
+GEAG_OAUTH2_CLIENT_ID = env("GEAG_OAUTH2_CLIENT_ID", default="")
+GEAG_OAUTH2_CLIENT_SECRET = env("GEAG_OAUTH2_CLIENT_SECRET", default="")
+# Retries of a fulfillment whose outcome is unknown: exponential backoff from BASE up to MAX seconds; after
+# MAX_ATTEMPTS tries the job is shown to staff as needing attention (and still retried at MAX).
+FULFILLMENT_RETRY_BASE_SECONDS = env.float("FULFILLMENT_RETRY_BASE_SECONDS", default=10.0)
+FULFILLMENT_RETRY_MAX_SECONDS = env.float("FULFILLMENT_RETRY_MAX_SECONDS", default=3600.0)
+FULFILLMENT_MAX_ATTEMPTS = env.int("FULFILLMENT_MAX_ATTEMPTS", default=8)
+# How long one try holds its claim on a job: longer than a try can take (token + GEAG + LMS calls).
+FULFILLMENT_LEASE_SECONDS = env.float("FULFILLMENT_LEASE_SECONDS", default=60.0)
+
+# Background work (Celery): fulfillment retries, the reconciler and waiting forced redemptions. With no
+# broker configured, tasks run inline and nothing is scheduled (cron runs the management commands).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message for another one
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+# A broker that is down must not hold a redeem request for long: the reconciler finds what was not queued.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-fulfillment": {
+        "task": "policies.tasks.reconcile_fulfillment",
+        "schedule": env.float("RECONCILE_EVERY_SECONDS", default=60.0),
+    },
+    "redeem-waiting-forced-redemptions": {
+        "task": "forced_redemptions.tasks.redeem_waiting",
+        "schedule": env.float("REDEEM_WAITING_EVERY_SECONDS", default=300.0),
+    },
+}
+
+# Tokens of downstream clients are cached here (edx-django-utils' TieredCache uses the default cache).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -173,4 +218,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    "loggers": {
+        # getsmarter-api-clients logs a failed allocation's whole payload (the learner's name, email, date of
+        # birth); our DownstreamCall rows keep what is needed without it.
+        "getsmarter_api_clients": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
 }

@@ -31,9 +31,9 @@ from common.errors import InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from customers.models import EnterpriseCustomerUser
 from fulfillment import services as fulfillment
-from fulfillment.backends import EnrollmentRequest
+from fulfillment.backends import EnrollmentRequest, get_backend
 from fulfillment.errors import FulfillmentError
-from policies import reasons
+from policies import reasons, settlement
 from policies.errors import PolicyInvalid, RedemptionRefused
 from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.redeemability import RedemptionContext, build_context, evaluate, read_run
@@ -41,7 +41,7 @@ from policies.signals import redemption_reversed
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
 from subsidies.errors import InvalidRequestedPrice
-from subsidies.models import Transaction
+from subsidies.models import Transaction, TransactionState
 
 
 @dataclass
@@ -51,11 +51,21 @@ class Redemption:
 
 
 @dataclass
+class Reservation:
+    """The reserve phase's outcome. `remote`: a fulfillment job waits (call `complete_redemption` after
+    commit); `failure`: settled inline as failed (raised by `complete_redemption`)."""
+
+    transaction: Transaction
+    created: bool
+    remote: bool = False
+    failure: FulfillmentError | None = None
+
+
+@dataclass
 class _Attempt:
     idempotency_key: str = ""
     price_cents: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
-    opened: bool = False
 
 
 def derive_idempotency_key(policy: SubsidyAccessPolicy, lms_user_id: int, content_key: str) -> str:
@@ -91,10 +101,42 @@ def redeem(
 ) -> Redemption:
     """Redeem `content_key` for the learner under `policy`: checks, charge, enrollment, assignment update.
 
-    All of it commits together or not at all. A repeat returns the same transaction (`created=False`).
-    A fulfillment failure rolls the unit back and leaves a `failed` ledger entry (no money moves), so a
-    retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
-    `run`: the run of `content_key` with its course, when the caller has already read it.
+    The phases of settlement.py: reserve (one database transaction), then fulfil and settle. With the
+    local backend all three commit together or not at all; with a remote one the reservation commits
+    first and the returned transaction is `committed`, or `pending` when the downstream's answer is not
+    known yet (it is retried). A repeat returns the same transaction (`created=False`). A definitive
+    fulfillment refusal leaves the transaction `failed` (no money moves) and raises FulfillmentError,
+    so a retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
+    """
+    return complete_redemption(
+        reserve_redemption(
+            policy=policy,
+            lms_user_id=lms_user_id,
+            content_key=content_key,
+            metadata=metadata,
+            forced=forced,
+            price_cents=price_cents,
+            run=run,
+        )
+    )
+
+
+def reserve_redemption(
+    *,
+    policy: SubsidyAccessPolicy,
+    lms_user_id: int,
+    content_key: str,
+    metadata: dict[str, Any] | None = None,
+    forced: bool = False,
+    price_cents: int | None = None,
+    run: CourseRun | None = None,
+) -> Reservation:
+    """The reserve phase, in one database transaction (a savepoint of the caller's, if it has one).
+
+    Under the locks: every check, the pending transaction and the assignment accepted; then, with a remote
+    backend, the fulfillment job (the caller commits, then calls `complete_redemption`), or with the local
+    one the enrollment and the settlement, right here. `run`: the run of `content_key` with its course,
+    when the caller has already read it.
 
     What no lock of the unit protects (the run and its course, catalog membership, the policy's groups)
     is read before the locks, so the subsidy lock is held only for the locks, the idempotency lookup,
@@ -131,39 +173,48 @@ def redeem(
             policy, lms_user_id, content_key, settled=learner_ledger.settled_uuids(content_key)
         )
         if existing_uuid := learner_ledger.live_uuid_with_key(subsidy.pk, attempt.idempotency_key):
-            return Redemption(transaction=Transaction.objects.get(pk=existing_uuid), created=False)
-        try:
-            with transaction.atomic():
-                ctx = build_context(
-                    policy,
-                    lms_user_id=lms_user_id,
-                    content_key=content_key,
-                    forced=forced,
-                    price_cents=price_cents,
-                    link=link,
-                    run=run,
-                    policy_group_ids=group_ids,
-                    catalog_membership=catalog_membership,  # re-read if the locked policy's catalog differs
-                    totals=ledger_reads.running_totals_of(policy),
-                    learner_spend=learner_ledger.spend(),
-                )
-                return Redemption(transaction=_redeem_checked(ctx, attempt), created=True)
-        except FulfillmentError as error:
-            if not attempt.opened:
-                raise
-            failure = error
-            ledger.record_failed_redemption(
-                subsidy=subsidy,
-                idempotency_key=attempt.idempotency_key,
-                price_cents=attempt.price_cents,
+            return Reservation(transaction=Transaction.objects.get(pk=existing_uuid), created=False)
+        with transaction.atomic():  # a refusal before anything is charged writes nothing
+            ctx = build_context(
+                policy,
                 lms_user_id=lms_user_id,
                 content_key=content_key,
-                policy_uuid=policy.pk,
-                metadata=attempt.metadata,
-                reason=error.reason,
-                message=error.message,
+                forced=forced,
+                price_cents=price_cents,
+                link=link,
+                run=run,
+                policy_group_ids=group_ids,
+                catalog_membership=catalog_membership,  # re-read if the locked policy's catalog differs
+                totals=ledger_reads.running_totals_of(policy),
+                learner_spend=learner_ledger.spend(),
             )
-    raise failure
+            entry, request = _reserve_checked(ctx, attempt)
+        if get_backend().remote:
+            settlement.open_job(request)
+            return Reservation(transaction=entry, created=True, remote=True)
+        return Reservation(transaction=entry, created=True, failure=settlement.settle_inline(entry, request))
+
+
+def complete_redemption(reservation: Reservation) -> Redemption:
+    """Fulfil and settle a reservation made with a remote backend; call it after the reservation commits.
+
+    The first try is made here, within the downstream's timeouts; if its answer is not known by then the
+    transaction is returned `pending` and retried in the background with the same transaction.
+    """
+    entry = reservation.transaction
+    if reservation.failure is not None:
+        raise reservation.failure
+    if not (reservation.remote and reservation.created):
+        return Redemption(transaction=entry, created=reservation.created)
+    attempted = settlement.attempt_fulfilment(entry.uuid)
+    entry = attempted.transaction
+    if entry.state == TransactionState.FAILED:
+        raise FulfillmentError(entry.failure_message, reason=entry.failure_reason)
+    if entry.state == TransactionState.PENDING and attempted.job is not None:
+        from policies import tasks  # the Celery app loads tasks; they import this module
+
+        tasks.schedule_fulfilment(attempted.job)
+    return Redemption(transaction=entry, created=True)
 
 
 def _groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun | None) -> tuple[frozenset, tuple]:
@@ -187,7 +238,7 @@ def _groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun |
     return frozenset(g for *_, g in rows if g is not None), rows[0][:2]
 
 
-def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
+def _reserve_checked(ctx: RedemptionContext, attempt: _Attempt) -> tuple[Transaction, EnrollmentRequest]:
     policy = ctx.policy
     if ctx.forced and ctx.run is not None and ctx.link is not None and ctx.link.active:
         policy.strategy.prepare_forced(ctx)
@@ -205,6 +256,8 @@ def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
         transaction_uuid=uuid.uuid4(),  # the ledger entry's uuid, known before it is written
         data_sharing_consent_required=policy.customer.data_sharing_consent_required,
         metadata=metadata,
+        customer_uuid=policy.customer_id,
+        price_cents=verdict.price_cents,
     )
     fulfillment.check_enrollable(request)  # refuse before anything is charged
     attempt.price_cents = verdict.price_cents
@@ -221,11 +274,8 @@ def _redeem_checked(ctx: RedemptionContext, attempt: _Attempt) -> Transaction:
         policy_uuid=policy.pk,
         metadata=metadata,
     )
-    attempt.opened = True
-    enrollment = fulfillment.enroll(request)
-    ledger.commit_redemption(entry, fulfillment_identifier=str(enrollment.pk))
     policy.strategy.after_redeem(ctx, entry.uuid)
-    return entry
+    return entry, request
 
 
 def create_ledger_transaction(

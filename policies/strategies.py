@@ -116,6 +116,7 @@ class AssignedStrategy(PolicyStrategy):
             content_title=ctx.run.course.title,
             price_cents=ctx.price_cents,
             notify=False,
+            note=assignment_services.ALLOCATED_BY_FORCING,
         )
         ctx.will_allocate = False
 

@@ -149,34 +149,14 @@ def commit_redemption(entry: Transaction, *, fulfillment_identifier: str) -> Tra
     return entry
 
 
-def record_failed_redemption(
-    *,
-    subsidy: Subsidy,
-    idempotency_key: str,
-    price_cents: int,
-    lms_user_id: int,
-    content_key: str,
-    policy_uuid: uuid.UUID,
-    metadata: dict[str, Any],
-    reason: str,
-    message: str,
-) -> Transaction:
-    """Keep a durable `failed` entry for a redemption whose unit of work was rolled back.
-
-    It moves no money (balances ignore failed entries) and makes a retry derive a new key.
-    """
-    return Transaction.objects.create(
-        subsidy=subsidy,
-        idempotency_key=idempotency_key,
-        quantity=-price_cents,
-        state=TransactionState.FAILED,
-        lms_user_id=lms_user_id,
-        content_key=content_key,
-        subsidy_access_policy_uuid=policy_uuid,
-        metadata=metadata,
-        failure_reason=reason,
-        failure_message=message,
-    )
+def fail_redemption(entry: Transaction, *, reason: str, message: str) -> Transaction:
+    """Settle a pending spend as failed: it moves no money from now on (balances ignore failed entries),
+    and a retry of the same request derives a new idempotency key."""
+    entry.state = TransactionState.FAILED
+    entry.failure_reason = reason[:64]
+    entry.failure_message = message
+    entry.save(update_fields=["state", "failure_reason", "failure_message", "modified"])
+    return entry
 
 
 def reverse(*, entry: Transaction, reason: str = "", actor=None) -> Reversal:

@@ -86,7 +86,7 @@ def test_fulfillment_failure_after_the_ledger_entry_leaves_no_charge_and_a_faile
     assert failed.idempotency_key == key_before
 
 
-def test_fulfillment_failure_leaves_the_assignment_as_it_was():
+def test_fulfillment_failure_gives_the_allocation_back_and_says_so_in_its_timeline():
     s = make_scenario(policy_type=PolicyType.ASSIGNED)
     allocate(policy=s.policy, learner_emails=[s.learner.email], content_key=s.run.key, content_price_cents=10_000)
     assignment = LearnerContentAssignment.objects.get()
@@ -99,7 +99,8 @@ def test_fulfillment_failure_leaves_the_assignment_as_it_was():
     assignment.refresh_from_db()
     assert assignment.state == AssignmentState.ALLOCATED
     assert assignment.transaction_uuid is None
-    assert list(assignment.actions.values_list("action_type", flat=True)) == actions_before
+    timeline = list(assignment.actions.values_list("action_type", "error_reason"))
+    assert timeline == [(a, "") for a in actions_before] + [("redeemed", ""), ("errored", "enrollment_error")]
     assert balance_cents(s.subsidy) == 1_000_000
 
 
