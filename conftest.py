@@ -29,3 +29,50 @@ requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="needs PostgreSQL row locks and concurrent connections; SQLite tests use one in-memory connection",
 )
+
+
+@pytest.fixture
+def fake_lms():
+    """A fake Open edX LMS on loopback (testing/fakes/lms.py), stopped after the test."""
+    from testing.fakes.lms import FakeLms
+
+    lms = FakeLms(hold_seconds=3.0).start()
+    yield lms
+    lms.stop()
+
+
+@pytest.fixture
+def fake_geag():
+    """A fake GetSmarter Enterprise API Gateway on loopback (testing/fakes/geag.py)."""
+    from testing.fakes.geag import FakeGeag
+
+    geag = FakeGeag(hold_seconds=3.0).start()
+    yield geag
+    geag.stop()
+
+
+@pytest.fixture
+def lms_backend(settings, monkeypatch, fake_lms, fake_geag):
+    """FULFILLMENT_BACKEND=lms against the fakes, with short timeouts and retries due at once."""
+    from django.core.cache import cache
+    from edx_django_utils.cache import RequestCache
+
+    # oauthlib (under getsmarter-api-clients) refuses a token endpoint that is not https; the fake is plain http.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+    settings.FULFILLMENT_BACKEND = "lms"
+    settings.LMS_URL = fake_lms.url
+    settings.LMS_OAUTH2_CLIENT_ID = fake_lms.client_id
+    settings.LMS_OAUTH2_CLIENT_SECRET = fake_lms.client_secret
+    settings.GEAG_API_URL = fake_geag.url
+    settings.GEAG_OAUTH2_PROVIDER_URL = fake_geag.url
+    settings.GEAG_OAUTH2_CLIENT_ID = fake_geag.client_id
+    settings.GEAG_OAUTH2_CLIENT_SECRET = fake_geag.client_secret
+    settings.LMS_CONNECT_TIMEOUT_SECONDS = 1.0
+    settings.LMS_READ_TIMEOUT_SECONDS = 1.0
+    settings.FULFILLMENT_RETRY_BASE_SECONDS = 0.0
+    cache.clear()
+    RequestCache.clear_all_namespaces()
+    yield fake_lms
+    cache.clear()
+    RequestCache.clear_all_namespaces()

@@ -41,6 +41,7 @@ from forced_redemptions.models import (
     ForcedState,
 )
 from fulfillment.services import TERMS_FORMAT
+from policies import settlement
 from policies.models import SubsidyAccessPolicy
 from policies.services import Reservation, complete_redemption, reserve_redemption, reverse_redemption
 from policies.settlement import failure_message
@@ -455,6 +456,9 @@ def reverse_forced_redemption(*, record: ForcedPolicyRedemption, actor, reason: 
             "Say why this forced redemption is reversed; nothing was reversed.",
             field_errors={"reason": ["Say why it is reversed (e.g. a support ticket reference)."]},
         )
+    if record.redeemed_at and not record.reversed_at and record.transaction_uuid:
+        # Downstream first, with no lock held (a network call); idempotent, so a retry after a failure is safe.
+        settlement.unenroll_downstream(Transaction.objects.get(pk=record.transaction_uuid))
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
@@ -474,7 +478,10 @@ def reverse_forced_redemption(*, record: ForcedPolicyRedemption, actor, reason: 
         reversing = _reversing_here.set((*_reversing_here.get(), current.pk))
         try:
             reversal = reverse_redemption(
-                entry=entry, reason=f"{reason} (forced redemption {current.uuid})", actor=_user(actor)
+                entry=entry,
+                reason=f"{reason} (forced redemption {current.uuid})",
+                actor=_user(actor),
+                unenrolled_downstream=True,
             )
         except AlreadyReversed:  # reversed in the ledger while we waited for its lock
             settle_if_reversed(current)

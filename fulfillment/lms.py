@@ -73,7 +73,7 @@ class LmsClient:
         status = response.status_code
         if status >= 500 or status in (401, 403, 408, 429):
             raise unavailable(record, f"answered {status}")
-        if status in (201, 202, 409):
+        if 200 <= status < 300 or status == 409:
             body = json_body(response, record)
             successes = [s for s in body.get("successes") or [] if _is_ours(s, lms_user_id, course_run_key)]
             if successes and successes[0].get("enterprise_fulfillment_source_uuid"):

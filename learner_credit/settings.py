@@ -145,6 +145,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# edx-django-utils (used by the downstream clients) reports to no telemetry backend here.
+OPENEDX_TELEMETRY = []
+
 # Tokens of downstream clients are cached here (edx-django-utils' TieredCache uses the default cache).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

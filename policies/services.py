@@ -209,6 +209,8 @@ def complete_redemption(reservation: Reservation) -> Redemption:
     attempted = settlement.attempt_fulfilment(entry.uuid)
     entry = attempted.transaction
     if entry.state == TransactionState.FAILED:
+        if isinstance(attempted.error, FulfillmentError):
+            raise attempted.error
         raise FulfillmentError(entry.failure_message, reason=entry.failure_reason)
     if entry.state == TransactionState.PENDING and attempted.job is not None:
         from policies import tasks  # the Celery app loads tasks; they import this module
@@ -317,8 +319,17 @@ def create_ledger_transaction(
     )
 
 
-def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None):
-    """Refund a redemption and unenroll the learner, as one unit. The way to undo a redemption."""
+def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None, unenrolled_downstream: bool = False):
+    """Refund a redemption and unenroll the learner: the way to undo a redemption.
+
+    With a remote backend the learner is unenrolled downstream first (LMS fulfillment cancelled, exec-ed
+    order cancelled), with no transaction open; only then are the refund and the local unenrollment written,
+    as one unit. A downstream that refuses or cannot be reached refunds nothing (the error says so), and a
+    retry is safe: cancelling twice is success downstream. `unenrolled_downstream`: the caller did that
+    step already (it holds a lock of its own now).
+    """
+    if not unenrolled_downstream:
+        settlement.unenroll_downstream(entry)
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         ledger.lock_subsidy(entry.subsidy_id)

@@ -34,10 +34,11 @@ from fulfillment.backends import (
     EnrollmentRequest,
     FulfillmentProgress,
     FulfillmentResult,
+    Unenrollment,
     get_backend,
 )
 from fulfillment.errors import DownstreamUnavailable, FulfillmentError
-from fulfillment.models import DownstreamCall, FulfillmentJob, JobState
+from fulfillment.models import DownstreamCall, Enrollment, FulfillmentJob, JobState
 from policies.signals import redemption_settled, redemption_settling
 from subsidies import services as ledger
 from subsidies.models import Transaction, TransactionState
@@ -54,6 +55,7 @@ class Attempted:
     transaction: Transaction
     job: FulfillmentJob | None
     claimed: bool
+    error: DomainError | None = None  # the refusal that failed it, or why its outcome is still unknown
 
     @property
     def pending(self) -> bool:
@@ -151,7 +153,7 @@ def _settle(transaction_uuid, request, progress, result, error) -> Attempted:
         ledger.lock_subsidy(subsidy_id)
         entry = Transaction.objects.select_for_update().get(pk=transaction_uuid)
         job = FulfillmentJob.objects.select_for_update().get(pk=transaction_uuid)
-        _keep_calls(job, progress)
+        _keep_calls(job.transaction_uuid, progress, attempt=job.attempts)
         job.external_order_reference = progress.external_order_reference
         job.claimed_until = None
         if job.state != JobState.PENDING or entry.state != TransactionState.PENDING:
@@ -168,10 +170,10 @@ def _settle(transaction_uuid, request, progress, result, error) -> Attempted:
             job.last_error_reason, job.last_error_message = error.reason, failure_message(error)
             job.next_attempt_at = timezone.now() + dt.timedelta(seconds=retry_delay_seconds(job.attempts))
             job.save()
-            return Attempted(entry, job, claimed=True)
+            return Attempted(entry, job, claimed=True, error=error)
         _close_job(job, entry, error)
         redemption_settled.send(sender=Transaction, entry=entry, error=error)
-        return Attempted(entry, job, claimed=True)
+        return Attempted(entry, job, claimed=True, error=error)
 
 
 def _close_job(job: FulfillmentJob, entry: Transaction, error: DomainError | None) -> None:
@@ -183,11 +185,38 @@ def _close_job(job: FulfillmentJob, entry: Transaction, error: DomainError | Non
     job.save()
 
 
-def _keep_calls(job: FulfillmentJob, progress: FulfillmentProgress) -> None:
+def unenroll_downstream(entry: Transaction) -> None:
+    """A reversal's downstream step, before any lock is taken: cancel what the redemption made elsewhere.
+
+    Nothing to do with the local backend, for a transaction that is not committed, or one fulfilled
+    before the backend was remote. Raises FulfillmentError or DownstreamUnavailable (nothing refunded yet).
+    """
+    backend = get_backend()
+    if not backend.remote or entry.state != TransactionState.COMMITTED:
+        return
+    job = FulfillmentJob.objects.filter(pk=entry.uuid).first()
+    if job is None:
+        return
+    enrollment = Enrollment.objects.select_related("course_run__course").filter(transaction_uuid=entry.uuid).first()
+    target = Unenrollment(
+        transaction_uuid=entry.uuid,
+        customer_uuid=job.customer_uuid,
+        fulfillment_identifier=job.fulfillment_identifier or entry.fulfillment_identifier,
+        external_order_reference=job.external_order_reference,
+        is_exec_ed=bool(enrollment and enrollment.course_run.course.is_exec_ed),
+    )
+    progress = FulfillmentProgress(attempt=job.attempts)
+    try:
+        backend.unenroll(target, progress)
+    finally:
+        _keep_calls(entry.uuid, progress, attempt=0)
+
+
+def _keep_calls(transaction_uuid, progress: FulfillmentProgress, *, attempt: int) -> None:
     DownstreamCall.objects.bulk_create(
         DownstreamCall(
-            transaction_uuid=job.transaction_uuid,
-            attempt=job.attempts,
+            transaction_uuid=transaction_uuid,
+            attempt=attempt,
             system=c.system,
             operation=c.operation,
             outcome=c.outcome,
