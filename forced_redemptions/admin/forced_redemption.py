@@ -87,6 +87,7 @@ _STATE_COLOURS = {
     ForcedState.REDEEMED: "#2e7d32",
     ForcedState.ERRORED: "#c62828",
     ForcedState.WAITING: "#8a6d00",
+    ForcedState.PENDING: "#1565c0",
     ForcedState.REVERSED: "#546e7a",
 }
 
@@ -97,7 +98,7 @@ def state_badge(record: ForcedPolicyRedemption):
 
 
 class StateFilter(admin.SimpleListFilter):
-    """The derived state: reversed > redeemed > errored > waiting (models.STATE_CONDITIONS)."""
+    """The derived state: reversed > redeemed > errored > pending > waiting (models.STATE_CONDITIONS)."""
 
     title = "state"
     parameter_name = "state"

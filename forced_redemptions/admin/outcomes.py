@@ -39,6 +39,11 @@ def outcome_message(record: ForcedPolicyRedemption) -> tuple[int, str]:
             f"Redeemed. {who}: enrolled; transaction {attempt.transaction_uuid}; "
             f"charged {amount(attempt.charged_cents)}."
         )
+    if attempt is not None and attempt.outcome == AttemptOutcome.PENDING:
+        return messages.WARNING, (
+            f"Pending. {who}: {attempt.message} The downstream's answer is not in yet; it is retried by itself "
+            f"and staff see it under Fulfillment jobs if it needs attention."
+        )
     if attempt is not None and attempt.outcome == AttemptOutcome.ERRORED:
         return messages.ERROR, (
             f"Redemption failed ({attempt.reason_code}). {who}: {attempt.message} "

@@ -12,7 +12,7 @@ from collections import Counter
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption
+from forced_redemptions.models import STATE_CONDITIONS, AttemptOutcome, ForcedPolicyRedemption, ForcedState
 from forced_redemptions.selectors import check_forced
 from forced_redemptions.services import redeem_forced
 
@@ -39,11 +39,13 @@ class Command(BaseCommand):
             if actor is None:
                 raise CommandError(f"No user named {options['user']!r}.")
 
-        pending = ForcedPolicyRedemption.objects.filter(redeemed_at__isnull=True).select_related(
+        # Waiting ones (and errored ones, if asked); a pending one is being settled by fulfillment already.
+        states = STATE_CONDITIONS[ForcedState.WAITING]
+        if options["retry_errored"]:
+            states |= STATE_CONDITIONS[ForcedState.ERRORED]
+        pending = ForcedPolicyRedemption.objects.filter(states).select_related(
             "subsidy_access_policy", "subsidy_access_policy__customer"
         )
-        if not options["retry_errored"]:
-            pending = pending.filter(errored_at__isnull=True)
         pending = pending.order_by("created", "pk")
         records = list(pending[:limit] if limit else pending)
 
@@ -78,6 +80,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{line} transaction {attempt.transaction_uuid}")
         self.stdout.write(f"{len(records)} handled.")
         self.stdout.write(f"  redeemed: {outcomes[AttemptOutcome.REDEEMED]}")
+        self.stdout.write(f"  pending downstream: {outcomes[AttemptOutcome.PENDING]}")
         self.stdout.write(f"  errored: {outcomes[AttemptOutcome.ERRORED]}")
         for reason, count in sorted(errors.items()):
             self.stdout.write(f"    {reason}: {count}")
