@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT ?= 8000
 DEMO_ADMIN_PASSWORD ?= admin
 
-.PHONY: run test lint bench venv schema
+.PHONY: run test lint bench venv schema worker beat
 
 venv: $(STAMP)
 
@@ -35,6 +35,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+# Background work (optional): needs CELERY_BROKER_URL, e.g. amqp://guest:guest@127.0.0.1:5672//
+worker: $(STAMP)
+	$(VENV)/bin/celery -A learner_credit worker --loglevel=INFO --concurrency=$(shell nproc)
+
+beat: $(STAMP)
+	$(VENV)/bin/celery -A learner_credit beat --loglevel=INFO
 
 # Regenerate the committed OpenAPI schema (a test fails when it drifts from the code).
 schema: $(STAMP)

@@ -126,6 +126,7 @@ FULFILLMENT_LEASE_SECONDS = env.float("FULFILLMENT_LEASE_SECONDS", default=60.0)
 # broker configured, tasks run inline and nothing is scheduled (cron runs the management commands).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="learner_credit")
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message for another one
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
