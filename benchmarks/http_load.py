@@ -45,16 +45,18 @@ def free_port() -> int:
 class Gunicorn:
     """`gunicorn learner_credit.wsgi -w N` on 127.0.0.1, as a child process of the benchmark."""
 
-    def __init__(self, *, workers: int):
-        self.workers = workers
+    def __init__(self, *, workers: int, threads: int = 1, env: dict[str, str] | None = None):
+        self.workers, self.threads, self.extra_env = workers, threads, env or {}
         self.port = free_port()
         self.log = RESULTS / "gunicorn.log"
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Gunicorn:
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        env = os.environ | {"DEBUG": "False", "LOG_LEVEL": "WARNING"}
+        env = os.environ | {"DEBUG": "False", "LOG_LEVEL": "WARNING"} | self.extra_env
         command = [str(gunicorn), "learner_credit.wsgi", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}"]
+        if self.threads > 1:
+            command += ["-k", "gthread", "--threads", str(self.threads)]
         command += ["--timeout", "60", "--log-level", "warning"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

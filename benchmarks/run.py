@@ -4,7 +4,7 @@
     python benchmarks/run.py                 # SQLite file benchmarks/results/bench.sqlite3
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/learner_credit_bench python benchmarks/run.py
     python benchmarks/run.py --quick         # small sizes: a smoke run of the harness (< 1 min)
-    python benchmarks/run.py --only 3        # one benchmark (0-4); repeat or comma-separate for more
+    python benchmarks/run.py --only 3        # one benchmark (0-5); repeat or comma-separate for more
 
 Prints one table and writes benchmarks/results/latest.json. Exits 1 when an invariant is broken
 (overdraft, duplicate charge, a redemption that should have succeeded) or a benchmark crashed; a
@@ -37,6 +37,8 @@ FULL = {
     "latency_samples": 1_000,
     "admin_sizes": (1_000, 100_000),
     "admin_requests": 7,
+    "lms_learners": 1_000,
+    "lms_seconds": 40.0,
 }
 QUICK = {
     "ledger_size": 10_000,
@@ -49,13 +51,15 @@ QUICK = {
     "latency_samples": 200,
     "admin_sizes": (1_000, 10_000),
     "admin_requests": 3,
+    "lms_learners": 100,
+    "lms_seconds": 20.0,
 }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--only", action="append", default=[], help="run only benchmark N (0-4); repeatable")
+    parser.add_argument("--only", action="append", default=[], help="run only benchmark N (0-5); repeatable")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database afterwards")
     parser.add_argument("--strict", action="store_true", help="exit 1 on a missed target too")
     parser.add_argument(
@@ -67,9 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (default latest.json)")
     args = parser.parse_args(argv)
     only = {int(n) for item in args.only for n in item.split(",") if n.strip()}
-    if only - {0, 1, 2, 3, 4}:
-        parser.error("--only takes benchmark numbers 0 to 4")
-    args.selected = sorted(only) if only else [0, 1, 2, 3, 4]
+    if only - {0, 1, 2, 3, 4, 5}:
+        parser.error("--only takes benchmark numbers 0 to 5")
+    args.selected = sorted(only) if only else [0, 1, 2, 3, 4, 5]
     return args
 
 
@@ -91,7 +95,7 @@ def main(argv=None) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from benchmarks import fixtures, http_load, measures
+    from benchmarks import fixtures, http_downstream, http_load, measures
     from benchmarks.database import server_version
     from benchmarks.report import ERROR, MISS, Metric, table, write_json
 
@@ -113,7 +117,7 @@ def main(argv=None) -> int:
         print(f"benchmarks on {header['database']} ({database.url}), quick={args.quick}", flush=True)
 
         world = None
-        if set(args.selected) & {1, 2, 3, 4}:
+        if set(args.selected) & {1, 2, 3, 4, 5}:
             step = time.perf_counter()
             world = fixtures.build_world(ledger_size=sizes["ledger_size"])
             print(f"  data: ledger of {sizes['ledger_size']:,} transactions in {time.perf_counter() - step:.1f} s")
@@ -134,6 +138,13 @@ def main(argv=None) -> int:
             ),
             3: lambda: measures.can_redeem_latency(world, samples=sizes["latency_samples"]),
             4: lambda: measures.admin_changelist(world, sizes=sizes["admin_sizes"], requests=sizes["admin_requests"]),
+            5: lambda: http_downstream.lms_redemptions(
+                world,
+                learners=sizes["lms_learners"],
+                clients=8,
+                max_seconds=sizes["lms_seconds"],
+                workers=args.http_workers,
+            ),
         }
         # 3 reads the ledger before 1 and 2 add to it, so its ledger is exactly ledger_size rows.
         for number in sorted(args.selected, key=lambda n: {3: 0.5}.get(n, n)):
