@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Value
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ from customers.models import EnterpriseCustomerUser
 from fulfillment import services as fulfillment
 from fulfillment.backends import EnrollmentRequest, get_backend
 from fulfillment.errors import FulfillmentError
-from policies import reasons, settlement
+from policies import reasons, settlement, tasks
 from policies.errors import PolicyInvalid, RedemptionRefused
 from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.redeemability import RedemptionContext, build_context, evaluate, read_run
@@ -206,17 +206,25 @@ def complete_redemption(reservation: Reservation) -> Redemption:
         raise reservation.failure
     if not (reservation.remote and reservation.created):
         return Redemption(transaction=entry, created=reservation.created)
-    attempted = settlement.attempt_fulfilment(entry.uuid)
+    if connection.in_atomic_block:
+        # The caller's transaction is still open (its locks too): call the downstream once it has committed.
+        transaction.on_commit(lambda: _fulfil_now(entry.uuid))
+        return Redemption(transaction=entry, created=True)
+    attempted = _fulfil_now(entry.uuid)
     entry = attempted.transaction
     if entry.state == TransactionState.FAILED:
         if isinstance(attempted.error, FulfillmentError):
             raise attempted.error
         raise FulfillmentError(entry.failure_message, reason=entry.failure_reason)
-    if entry.state == TransactionState.PENDING and attempted.job is not None:
-        from policies import tasks  # the Celery app loads tasks; they import this module
-
-        tasks.schedule_fulfilment(attempted.job)
     return Redemption(transaction=entry, created=True)
+
+
+def _fulfil_now(transaction_uuid) -> settlement.Attempted:
+    """One try of a reserved transaction's fulfillment; if its outcome is still unknown, queue the next."""
+    attempted = settlement.attempt_fulfilment(transaction_uuid)
+    if attempted.pending and attempted.claimed and attempted.job is not None:
+        tasks.schedule_fulfilment(attempted.job)
+    return attempted
 
 
 def _groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun | None) -> tuple[frozenset, tuple]:

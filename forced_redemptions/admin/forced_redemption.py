@@ -294,6 +294,12 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
 
     # Saving: exactly one service call per save, as the staff user.
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django wraps the form view in one transaction; here saving makes its own (the service's), and with
+        # the LMS backend it then calls the LMS, which must not happen while a transaction and its locks are
+        # open. So the view runs without the wrapper: what it writes, the service writes, atomically.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         fields = form.service_fields()
         try:

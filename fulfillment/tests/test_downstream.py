@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.db import transaction
 
 from assignments.models import AssignmentState, LearnerContentAssignment
 from conftest import requires_postgres
@@ -74,6 +75,19 @@ def test_a_healthy_lms_enrolls_once_and_the_redemption_commits(lms_backend):
         "succeeded",
         201,
     )
+
+
+def test_a_redemption_inside_a_callers_transaction_calls_the_lms_only_after_it_commits(lms_backend):
+    s = make_scenario(price_cents=PRICE)
+
+    with transaction.atomic():
+        entry = _redeem(s)
+        assert entry.state == TransactionState.PENDING
+        assert lms_backend.calls_to("enroll") == []  # no call while the transaction (and its locks) is open
+
+    entry.refresh_from_db()
+    assert entry.state == TransactionState.COMMITTED
+    _assert_settled_once(s, lms_backend, entry, committed=True)
 
 
 def test_a_repeat_of_the_same_request_returns_the_transaction_and_calls_the_lms_once(lms_backend):

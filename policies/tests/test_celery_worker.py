@@ -2,7 +2,8 @@
 committed by the worker's scheduled retry, and the periodic reconciler's task runs there too.
 
 Needs PostgreSQL (the worker is another process on the same database) and RabbitMQ at CELERY_TEST_BROKER_URL
-(default amqp://guest:guest@127.0.0.1:5672//). Skipped without them; with REQUIRE_BROKER=1 (CI) a missing broker fails instead.
+(default amqp://guest:guest@127.0.0.1:5672//). Skipped without them; with REQUIRE_BROKER=1 (CI) a missing
+broker fails instead.
 """
 
 from __future__ import annotations
