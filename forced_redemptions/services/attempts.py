@@ -1,0 +1,102 @@
+"""Writing an outcome on a forced-redemption record, and the attempt row that keeps it (every attempt on record)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from common.errors import DomainError
+from forced_redemptions.errors import ForcedRedemptionReversed
+from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedRedemptionAttempt
+from policies.settlement import failure_message
+from subsidies.models import Transaction
+
+
+def user_or_none(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
+def record_attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedemption:
+    record.last_attempt = ForcedRedemptionAttempt.objects.create(
+        forced_redemption=record, attempted_by=user_or_none(actor), outcome=outcome, **fields
+    )
+    return record
+
+
+def note_pending(record: ForcedPolicyRedemption, actor, entry: Transaction, again: bool = False):
+    record.transaction_uuid = entry.uuid
+    record.errored_at = None
+    record.error_reason = record.error_message = record.traceback = ""
+    record.modified_by = user_or_none(actor) or record.modified_by
+    record.save()
+    reserved = -entry.quantity
+    if again:
+        message = (
+            f"Still pending: transaction {entry.uuid} ({reserved} cents reserved) waits for the LMS; nothing was "
+            f"charged again. It settles by itself (retries, reconciler), or from the fulfillment job's page."
+        )
+    else:
+        message = (
+            f"Pending: {reserved} cents reserved (transaction {entry.uuid}); the enrollment is being made "
+            f"downstream. The record becomes redeemed when the LMS confirms it, or errored if it refuses."
+        )
+    return record_attempt(
+        record, actor, AttemptOutcome.PENDING, transaction_uuid=entry.uuid, charged_cents=0, message=message
+    )
+
+
+def note_success(record: ForcedPolicyRedemption, actor, entry: Transaction) -> ForcedPolicyRedemption:
+    record.redeemed_at = timezone.now()
+    record.transaction_uuid = entry.uuid
+    record.charged_cents = -entry.quantity
+    record.errored_at = None
+    record.error_reason = record.error_message = record.traceback = ""
+    record.modified_by = user_or_none(actor) or record.modified_by
+    record.save()
+    return record_attempt(
+        record,
+        actor,
+        AttemptOutcome.REDEEMED,
+        transaction_uuid=entry.uuid,
+        charged_cents=record.charged_cents,
+        message=f"Redeemed: transaction {entry.uuid}, charged {record.charged_cents} cents.",
+    )
+
+
+def note_already_redeemed(record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedemption:
+    redeemed = f"Already redeemed on {record.redeemed_at:%Y-%m-%d %H:%M:%S} UTC (transaction {record.transaction_uuid})"
+    if record.reversed_at:
+        return record_attempt(
+            record,
+            actor,
+            AttemptOutcome.ALREADY_REDEEMED,
+            reason_code=ForcedRedemptionReversed.reason,
+            transaction_uuid=record.transaction_uuid,
+            charged_cents=0,
+            message=f"{redeemed} and reversed on {record.reversed_at:%Y-%m-%d %H:%M:%S} UTC; a reversed forced "
+            f"redemption is not redeemed again and nothing was charged. Add a new forced redemption instead.",
+        )
+    return record_attempt(
+        record,
+        actor,
+        AttemptOutcome.ALREADY_REDEEMED,
+        transaction_uuid=record.transaction_uuid,
+        charged_cents=0,
+        message=f"{redeemed}; nothing was charged again.",
+    )
+
+
+def note_failure(record: ForcedPolicyRedemption, actor, error: Exception, trace: str = "") -> ForcedPolicyRedemption:
+    if isinstance(error, DomainError):
+        reason, message = error.reason, failure_message(error)
+    else:
+        reason, message = (
+            "unexpected_error",
+            f"Unexpected error ({type(error).__name__}): {error}. Nothing was charged.",
+        )
+    record.errored_at = timezone.now()
+    record.error_reason = reason
+    record.error_message = message
+    record.traceback = trace
+    record.modified_by = user_or_none(actor) or record.modified_by
+    record.save()
+    return record_attempt(record, actor, AttemptOutcome.ERRORED, reason_code=reason, message=message, traceback=trace)

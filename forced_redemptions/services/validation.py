@@ -1,0 +1,73 @@
+"""Checks of a forced redemption's fields, and the rule against a second standing one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.errors import InvalidInput
+from forced_redemptions.errors import DuplicateForcedRedemption
+from forced_redemptions.models import ForcedPolicyRedemption
+from forced_redemptions.services.reversal import reversal_of, settle_if_reversed
+from policies.models import SubsidyAccessPolicy
+
+SETTLED_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents")
+
+# What the external exec-ed provider needs, kept on the record so a later retry still has it.
+EXEC_ED_FIELDS = (
+    "learner_first_name",
+    "learner_last_name",
+    "learner_date_of_birth",
+    "learner_terms_accepted_at",
+    "learner_data_share_consent",
+    "external_order_reference",
+)
+
+EDITABLE_FIELDS = (*SETTLED_FIELDS, "wait_to_redeem", "reason", *EXEC_ED_FIELDS)
+
+
+def validate_fields(fields: dict[str, Any]) -> None:
+    """Field-by-field checks that need no lock. Raises InvalidInput naming each bad field."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(fields.get("subsidy_access_policy"), SubsidyAccessPolicy):
+        errors["subsidy_access_policy"] = ["Choose a subsidy access policy."]
+    lms_user_id = fields.get("lms_user_id")
+    if not isinstance(lms_user_id, int) or isinstance(lms_user_id, bool) or lms_user_id <= 0:
+        errors["lms_user_id"] = ["Enter the learner's LMS user id (a positive whole number)."]
+    if not str(fields.get("course_run_key") or "").strip():
+        errors["course_run_key"] = ["Enter the course run key, e.g. course-v1:edX+DemoX+1T2042."]
+    price = fields.get("content_price_cents")
+    if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 0):
+        errors["content_price_cents"] = ["Enter a whole number of cents, 0 or more, or leave blank for the list price."]
+    if not str(fields.get("reason") or "").strip():
+        errors["reason"] = ["Say why this redemption is forced (e.g. a support ticket reference)."]
+    if errors:
+        raise InvalidInput("The forced redemption is invalid; nothing was saved.", field_errors=errors)
+
+
+def ensure_not_duplicate(
+    *, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None, settle: bool = True
+) -> None:
+    """Refuse a second forced redemption of the same three while a redeemed, unreversed one stands.
+
+    A redeemed record whose transaction was reversed in the ledger no longer stands: it is settled as
+    reversed here (unless `settle=False`, for dry runs that write nothing) and the new one may proceed.
+    """
+    redeemed = ForcedPolicyRedemption.objects.filter(
+        subsidy_access_policy_id=policy_id,
+        lms_user_id=lms_user_id,
+        course_run_key=course_run_key,
+        redeemed_at__isnull=False,
+        reversed_at__isnull=True,
+    ).exclude(pk=exclude_pk)
+    for record in redeemed:
+        # Read first, lock only a record that no longer stands: a caller may already hold ledger locks,
+        # and a standing record's lock comes before them (see reverse_forced_redemption).
+        if reversal_of(record) is None:
+            raise DuplicateForcedRedemption(
+                f"Learner {lms_user_id} was already force-redeemed into {course_run_key} under this policy "
+                f"(forced redemption {record.uuid}, transaction {record.transaction_uuid}). Reverse it first "
+                f"(refund and unenroll) if a new redemption is really needed.",
+                existing_uuid=str(record.uuid),
+            )
+        if settle:
+            settle_if_reversed(ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk))
