@@ -19,8 +19,8 @@ from django.conf import settings
 from getsmarter_api_clients.geag import GetSmarterEnterpriseApiClient
 
 from fulfillment.backends import EnrollmentRequest, FulfillmentProgress
-from fulfillment.errors import DownstreamUnavailable, FulfillmentError
-from fulfillment.http import call, json_body, unavailable
+from fulfillment.errors import DownstreamUnavailable
+from fulfillment.http import call, json_body, raise_if_outcome_unknown, refused, unavailable
 
 SYSTEM = "geag"
 DUPLICATE_ORDER_CODE = 10174
@@ -83,45 +83,34 @@ class GeagClient:
             )
 
         response, record = call(progress, system=SYSTEM, operation="allocate", send=send)
-        status = response.status_code
-        if status >= 500 or status in (401, 403, 408, 429):
-            raise unavailable(record, f"answered {status}")
+        raise_if_outcome_unknown(response, record)
         body = json_body(response, record)
-        if 200 <= status < 300:
+        if 200 <= response.status_code < 300:
             if not body.get("orderUuid"):
-                raise unavailable(record, f"answered {status} without an orderUuid")
+                raise unavailable(record, f"answered {response.status_code} without an orderUuid")
             record.outcome = "succeeded"
             return str(body["orderUuid"])
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
         if any(isinstance(e, dict) and e.get("code") == DUPLICATE_ORDER_CODE for e in errors):
             record.outcome = "succeeded"
             return str(body.get("orderUuid") or "")
-        record.outcome = "refused"
-        raise FulfillmentError(
-            f"The exec-ed provider refused the order for {request.run.key} (HTTP {status}). Nothing was charged.",
-            system=SYSTEM,
-            http_status=status,
-            body_excerpt=record.body_excerpt,
+        message = (
+            f"The exec-ed provider refused the order for {request.run.key} (HTTP {response.status_code}). "
+            f"Nothing was charged."
         )
+        raise refused(record, message)
 
     def cancel(self, progress: FulfillmentProgress, *, order_uuid: str) -> None:
         def send() -> requests.Response:
             return self._client.cancel_enterprise_allocation(order_uuid, should_raise=False)
 
         response, record = call(progress, system=SYSTEM, operation="cancel_order", send=send)
-        status = response.status_code
-        if 200 <= status < 300:
-            record.outcome = "succeeded"
-            return
-        if status >= 500 or status in (401, 403, 408, 429):
-            raise unavailable(record, f"answered {status}")
-        record.outcome = "refused"
-        raise FulfillmentError(
-            f"The exec-ed provider refused to cancel order {order_uuid} (HTTP {status}).",
-            system=SYSTEM,
-            http_status=status,
-            body_excerpt=record.body_excerpt,
-        )
+        raise_if_outcome_unknown(response, record)
+        if not 200 <= response.status_code < 300:
+            raise refused(
+                record, f"The exec-ed provider refused to cancel order {order_uuid} (HTTP {response.status_code})."
+            )
+        record.outcome = "succeeded"
 
 
 def is_configured() -> bool:

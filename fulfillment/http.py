@@ -9,7 +9,7 @@ from collections.abc import Callable
 import requests
 
 from fulfillment.backends import CallRecord, FulfillmentProgress
-from fulfillment.errors import DownstreamUnavailable
+from fulfillment.errors import DownstreamUnavailable, FulfillmentError
 
 BODY_EXCERPT_CHARS = 500
 
@@ -71,3 +71,21 @@ def json_body(response: requests.Response, record: CallRecord) -> dict:
     if not isinstance(body, dict):
         raise unavailable(record, f"answered {response.status_code} with JSON that is not an object")
     return body
+
+
+# Answers that say nothing about whether the work was done: retry the same request later.
+UNKNOWN_STATUSES = (401, 403, 408, 429)
+
+
+def raise_if_outcome_unknown(response: requests.Response, record: CallRecord) -> None:
+    """5xx and the statuses above leave the outcome unknown (401 only after a fresh token was tried)."""
+    if response.status_code >= 500 or response.status_code in UNKNOWN_STATUSES:
+        raise unavailable(record, f"answered {response.status_code}")
+
+
+def refused(record: CallRecord, message: str, *, error_class=None) -> Exception:
+    """A definitive refusal, carrying the downstream's answer for the record."""
+    record.outcome = "refused"
+    return (error_class or FulfillmentError)(
+        message, system=record.system, http_status=record.http_status, body_excerpt=record.body_excerpt
+    )

@@ -23,8 +23,8 @@ from edx_django_utils.cache import TieredCache
 from edx_rest_api_client.client import OAuthAPIClient
 
 from fulfillment.backends import FulfillmentProgress
-from fulfillment.errors import EnrollmentRefused, FulfillmentError
-from fulfillment.http import call, json_body, unavailable
+from fulfillment.errors import EnrollmentRefused
+from fulfillment.http import call, json_body, raise_if_outcome_unknown, refused, unavailable
 
 SYSTEM = "lms"
 
@@ -70,42 +70,27 @@ class LmsClient:
             "force_enrollment": force_enrollment,
         }
         response, record = self._post(progress, "enroll", url, {"enrollments_info": [item]})
-        status = response.status_code
-        if status >= 500 or status in (401, 403, 408, 429):
-            raise unavailable(record, f"answered {status}")
-        if 200 <= status < 300 or status == 409:
-            body = json_body(response, record)
-            successes = [s for s in body.get("successes") or [] if _is_ours(s, lms_user_id, course_run_key)]
-            if successes and successes[0].get("enterprise_fulfillment_source_uuid"):
-                record.outcome = "succeeded"
-                return str(successes[0]["enterprise_fulfillment_source_uuid"])
-            if status == 409 or body.get("failures") or body.get("invalid_user_ids"):
-                record.outcome = "refused"
-                raise EnrollmentRefused(
-                    f"The LMS refused to enroll learner {lms_user_id} in {course_run_key} (HTTP {status}). "
-                    f"Nothing was charged.",
-                    system=SYSTEM,
-                    http_status=status,
-                    body_excerpt=record.body_excerpt,
-                )
-            if body.get("pending"):
-                record.outcome = "refused"
-                raise EnrollmentRefused(
-                    f"The LMS has no account for learner {lms_user_id} (HTTP {status}, enrollment pending); "
-                    f"nothing was charged.",
-                    system=SYSTEM,
-                    http_status=status,
-                    body_excerpt=record.body_excerpt,
-                )
-            raise unavailable(record, f"answered {status} without this enrollment among its successes")
-        record.outcome = "refused"
-        raise FulfillmentError(
-            f"The LMS refused the enrollment request for learner {lms_user_id} in {course_run_key} "
-            f"(HTTP {status}). Nothing was charged.",
-            system=SYSTEM,
-            http_status=status,
-            body_excerpt=record.body_excerpt,
-        )
+        raise_if_outcome_unknown(response, record)
+        status, who = response.status_code, f"learner {lms_user_id} in {course_run_key}"
+        if not (200 <= status < 300 or status == 409):
+            raise refused(
+                record, f"The LMS refused the enrollment request for {who} (HTTP {status}). Nothing was charged."
+            )
+        body = json_body(response, record)
+        successes = [s for s in body.get("successes") or [] if _is_ours(s, lms_user_id, course_run_key)]
+        if successes and successes[0].get("enterprise_fulfillment_source_uuid"):
+            record.outcome = "succeeded"
+            return str(successes[0]["enterprise_fulfillment_source_uuid"])
+        if status == 409 or body.get("failures") or body.get("invalid_user_ids"):
+            message = f"The LMS refused to enroll {who} (HTTP {status}). Nothing was charged."
+            raise refused(record, message, error_class=EnrollmentRefused)
+        if body.get("pending"):
+            message = (
+                f"The LMS has no account for learner {lms_user_id} (HTTP {status}, enrollment pending); "
+                f"nothing was charged."
+            )
+            raise refused(record, message, error_class=EnrollmentRefused)
+        raise unavailable(record, f"answered {status} without this enrollment among its successes")
 
     def cancel_fulfillment(self, progress: FulfillmentProgress, *, fulfillment_identifier: str) -> None:
         """Unenroll the learner of one LMS fulfillment. Already cancelled is success."""
@@ -114,19 +99,14 @@ class LmsClient:
             f"/cancel-fulfillment"
         )
         response, record = self._post(progress, "unenroll", url, None)
-        status = response.status_code
-        if status in (200, 204):
-            record.outcome = "succeeded"
-            return
-        if status >= 500 or status in (401, 403, 408, 429):
-            raise unavailable(record, f"answered {status}")
-        record.outcome = "refused"
-        raise FulfillmentError(
-            f"The LMS refused to cancel fulfillment {fulfillment_identifier} (HTTP {status}); nothing was refunded.",
-            system=SYSTEM,
-            http_status=status,
-            body_excerpt=record.body_excerpt,
-        )
+        raise_if_outcome_unknown(response, record)
+        if response.status_code not in (200, 204):
+            message = (
+                f"The LMS refused to cancel fulfillment {fulfillment_identifier} (HTTP {response.status_code}); "
+                f"nothing was refunded."
+            )
+            raise refused(record, message)
+        record.outcome = "succeeded"
 
 
 def _is_ours(success: dict, lms_user_id: int, course_run_key: str) -> bool:

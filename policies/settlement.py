@@ -147,12 +147,7 @@ def attempt_fulfilment(transaction_uuid: uuid.UUID, *, whenever: bool = False) -
 
 def _settle(transaction_uuid, request, progress, result, error) -> Attempted:
     with lock_errors_as_domain(), transaction.atomic():
-        bound_lock_wait()
-        redemption_settling.send(sender=Transaction, transaction_uuid=transaction_uuid)
-        subsidy_id = Transaction.objects.filter(pk=transaction_uuid).values_list("subsidy_id", flat=True).get()
-        ledger.lock_subsidy(subsidy_id)
-        entry = Transaction.objects.select_for_update().get(pk=transaction_uuid)
-        job = FulfillmentJob.objects.select_for_update().get(pk=transaction_uuid)
+        entry, job = _lock_for_settling(transaction_uuid)
         _keep_calls(job.transaction_uuid, progress, attempt=job.attempts)
         job.external_order_reference = progress.external_order_reference
         job.claimed_until = None
@@ -174,6 +169,17 @@ def _settle(transaction_uuid, request, progress, result, error) -> Attempted:
         _close_job(job, entry, error)
         redemption_settled.send(sender=Transaction, entry=entry, error=error)
         return Attempted(entry, job, claimed=True, error=error)
+
+
+def _lock_for_settling(transaction_uuid) -> tuple[Transaction, FulfillmentJob | None]:
+    """The settle phase's locks, in the documented order: what receivers of redemption_settling lock (a forced
+    record), the subsidy, then the transaction and its job. Inside the caller's transaction."""
+    bound_lock_wait()
+    redemption_settling.send(sender=Transaction, transaction_uuid=transaction_uuid)
+    subsidy_id = Transaction.objects.filter(pk=transaction_uuid).values_list("subsidy_id", flat=True).get()
+    ledger.lock_subsidy(subsidy_id)
+    entry = Transaction.objects.select_for_update().get(pk=transaction_uuid)
+    return entry, FulfillmentJob.objects.select_for_update().filter(pk=transaction_uuid).first()
 
 
 def _close_job(job: FulfillmentJob, entry: Transaction, error: DomainError | None) -> None:
@@ -283,12 +289,7 @@ def mark_failed(*, transaction_uuid: uuid.UUID, actor=None, note: str = "") -> T
         reason=MARKED_FAILED,
     )
     with lock_errors_as_domain(), transaction.atomic():
-        bound_lock_wait()
-        redemption_settling.send(sender=Transaction, transaction_uuid=transaction_uuid)
-        subsidy_id = Transaction.objects.filter(pk=transaction_uuid).values_list("subsidy_id", flat=True).get()
-        ledger.lock_subsidy(subsidy_id)
-        entry = Transaction.objects.select_for_update().get(pk=transaction_uuid)
-        job = FulfillmentJob.objects.select_for_update().filter(pk=transaction_uuid).first()
+        entry, job = _lock_for_settling(transaction_uuid)
         if entry.state != TransactionState.PENDING or job is None or job.state != JobState.PENDING:
             return entry
         if job.claimed_until and job.claimed_until > timezone.now():
