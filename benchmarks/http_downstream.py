@@ -1,10 +1,11 @@
 """Benchmark 5: learner redemptions over HTTP with FULFILLMENT_BACKEND=lms, against the fake LMS on loopback.
 
-Two runs, one subsidy, 8 clients: the LMS answering at once (0 ms) and after 200 ms. No lock is held
-while the LMS is called (docs/adr-0001-redemption-in-phases.rst), so with 200 ms the rate is bounded by
-how many requests the server runs at once (gunicorn threads), not by the subsidy's lock: with 8 clients
-it should approach 8 / 0.2 s = 40/s. Afterwards: every committed transaction has exactly one enrollment at
-the LMS, none is left pending, and no learner was charged twice.
+Three runs, one subsidy, 8 clients: the LMS answering at once (0 ms) and after 200 ms, served by gunicorn
+with 8 threads per worker; and 200 ms again with sync workers (one request per worker at a time). No lock
+is held while the LMS is called (docs/adr-0001-redemption-in-phases.rst), so with 200 ms the rate is
+bounded by how many requests the server runs at once, not by the subsidy's lock: at most 8 / 0.2 s = 40/s
+with 8 clients and threads, 2 / 0.2 s = 10/s with 2 sync workers. Afterwards: every committed transaction
+has exactly one enrollment at the LMS, none is left pending, and no learner was charged twice.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ THREADS = 8
 
 def lms_redemptions(world: World, *, learners: int, clients: int, max_seconds: float, workers: int) -> list[Metric]:
     metrics: list[Metric] = []
-    for index, latency_ms in enumerate((0, 200)):
+    for index, (latency_ms, threads) in enumerate(((0, THREADS), (200, THREADS), (200, 1))):
         metrics += _one_run(
             world,
             latency_ms=latency_ms,
+            threads=threads,
             first_learner=LEARNER_BASE + index * learners,
             learners=learners,
             clients=clients,
@@ -40,12 +42,12 @@ def lms_redemptions(world: World, *, learners: int, clients: int, max_seconds: f
     return metrics
 
 
-def _one_run(world, *, latency_ms, first_learner, learners, clients, max_seconds, workers) -> list[Metric]:
+def _one_run(world, *, latency_ms, threads, first_learner, learners, clients, max_seconds, workers) -> list[Metric]:
     policy = add_policy(
         customer=world.customer,
         catalog=world.catalog,
         subsidy=world.subsidy,
-        name=f"Bench 5: LMS at {latency_ms} ms",
+        name=f"Bench 5: LMS at {latency_ms} ms, {threads} threads",
         policy_type=PolicyType.PER_LEARNER_ENROLLMENT,
         spend_limit_cents=learners * PRICE_CENTS * 2,
         per_learner_enrollment_limit=5,
@@ -64,7 +66,7 @@ def _one_run(world, *, latency_ms, first_learner, learners, clients, max_seconds
     }
     path = REDEEM_PATH.format(policy=policy.pk)
     try:
-        with Gunicorn(workers=workers, threads=THREADS, env=env) as server:
+        with Gunicorn(workers=workers, threads=threads, env=env) as server:
             warm = Load(
                 port=server.port, token=token, path=path, content_key=world.open_run.key, jobs=[1] * 16, max_seconds=30
             )
@@ -101,16 +103,17 @@ def _one_run(world, *, latency_ms, first_learner, learners, clients, max_seconds
         "pending": pending,
         "lms_enrollments": enrolled,
         "lms_enroll_calls": lms_calls,
-        "gunicorn": f"{workers} workers x {THREADS} threads",
+        "gunicorn": f"{workers} workers x {threads} threads",
         "clients": clients,
         "concurrency_bound_per_s": round(clients / (latency_ms / 1000), 1) if latency_ms else None,
     }
-    key = f"http_lms_{latency_ms}ms_per_s"
+    key = f"http_lms_{latency_ms}ms_per_s" if threads > 1 else f"http_lms_{latency_ms}ms_sync_per_s"
+    label = f"learner redemptions, LMS at {latency_ms} ms" + ("" if threads > 1 else ", sync workers")
     return [
         Metric(
             5,
             key,
-            f"learner redemptions, LMS at {latency_ms} ms",
+            label,
             rate,
             "/s",
             "",

@@ -169,6 +169,31 @@ def test_an_lms_that_is_down_leaves_the_redemption_pending_until_it_is_back(lms_
 
 
 @requires_postgres
+def test_a_concurrent_double_submit_charges_once_and_calls_the_lms_once(lms_backend):
+    s = make_scenario(price_cents=PRICE)
+    lms_backend.latency_seconds = 0.3  # the second submit arrives while the first waits for the LMS
+    results = []
+
+    def submit():
+        from django.db import connection
+
+        try:
+            results.append(_redeem(s).uuid)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(results) == 2 and len(set(results)) == 1
+    assert len(lms_backend.calls_to("enroll")) == 1
+    _assert_settled_once(s, lms_backend, Transaction.objects.get(pk=results[0]), committed=True)
+
+
+@requires_postgres
 def test_concurrent_tries_of_one_transaction_make_one_downstream_call(lms_backend):
     s = make_scenario(price_cents=PRICE)
     lms_backend.fail_next("503")
