@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT ?= 8000
 DEMO_ADMIN_PASSWORD ?= admin
+# Tests, benchmarks and the schema run without DEBUG, which needs a SECRET_KEY: a throwaway one unless set.
+export SECRET_KEY ?= insecure-throwaway-key-for-tests-and-benchmarks-only-0123456789
 
 .PHONY: run test lint bench venv schema worker beat
 
@@ -16,6 +18,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+run: export DEBUG = true
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo

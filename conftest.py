@@ -1,9 +1,13 @@
 """Fixtures shared by every app's tests. Everything runs on the real database."""
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from demo import data as demo_data
+
+# Tests create many users; the production hasher (PBKDF2, deliberately slow) took most of the suite's time.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -42,6 +42,13 @@ def administered_customer_ids(user) -> set[UUID]:
     )
 
 
+def member_customer_ids(user) -> set[UUID]:
+    """Customers this user belongs to in any role (admin or learner)."""
+    if not (user and user.is_authenticated and user.is_active):
+        return set()
+    return set(CustomerMembership.objects.filter(user_id=user.pk).values_list("customer_id", flat=True))
+
+
 def customer_scope(user, perm: str) -> set[UUID] | None:
     """Customers whose `perm`-guarded records the user may see: None = all (staff), else a set (maybe empty)."""
     if is_staff_with(user, perm):

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import require_customer, require_staff
-from accounts.permissions import customer_scope
+from accounts.permissions import customer_scope, member_customer_ids
 from catalog.models import Catalog, Course, CourseRun, ProductSource
 from catalog.services import upsert_courses
 from common.api import StrictFieldsMixin, StrictSerializer, errors, validated_query
@@ -73,7 +73,12 @@ class CourseList(generics.ListAPIView):
         runs = Prefetch("runs", queryset=CourseRun.objects.select_related("course"))
         queryset = Course.objects.prefetch_related(runs)
         if query.get("catalog_uuid"):
-            queryset = queryset.filter(catalogs__uuid=query["catalog_uuid"])
+            # Which courses a catalog holds is the customer's business: only its admins, learners and staff ask.
+            catalogs = Catalog.objects.filter(uuid=query["catalog_uuid"])
+            scope = customer_scope(self.request.user, "catalog.view_catalog")
+            if scope is not None:
+                catalogs = catalogs.filter(customer_id__in=scope | member_customer_ids(self.request.user))
+            queryset = queryset.filter(catalogs__in=catalogs)
         if query.get("product_source"):
             queryset = queryset.filter(product_source=query["product_source"])
         return queryset

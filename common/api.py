@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
@@ -25,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from common.errors import DomainError, LockWaitTimeout
+from common.input_safety import database_unavailable
 
 # PositiveIntegerField's ceiling: an lms_user_id above it could not be stored or even looked up on SQLite.
 MAX_LMS_USER_ID = 2_147_483_647
@@ -184,7 +186,7 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
         return ApiConflict(f"Other records still refer to this one ({', '.join(names)}); nothing was deleted.")
     if isinstance(exc, IntegrityError):
         return ApiConflict("The change conflicts with existing data; nothing was saved.")
-    return None
+    return database_unavailable(exc)
 
 
 def _django_errors(exc: DjangoValidationError) -> Any:
@@ -241,15 +243,66 @@ def server_error(request):
 # --- strict input -----------------------------------------------------------------------------------------
 
 
+MAX_TEXT_CHARS = 4_000
+_TOO_LONG = f"Ensure this field has no more than {MAX_TEXT_CHARS} characters."
+
+
 class StrictFieldsMixin:
-    """Refuse unknown fields (400 naming them) instead of silently ignoring a typo."""
+    """Refuse unknown fields (400 naming them) instead of silently ignoring a typo, and a change to a read-only one.
+
+    `Meta.read_only_fields` holds for declared fields too (DRF applies it to generated fields only, so a
+    declared field listed there stayed writable: a PATCH could rewrite a record's identity).
+    """
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name in getattr(getattr(self, "Meta", None), "read_only_fields", ()):
+            field = fields.get(name)
+            if field is not None and not field.read_only:
+                field.read_only, field.required = True, False
+        for field in fields.values():
+            # Text without a column limit of its own (reasons, descriptions) is bounded all the same.
+            if isinstance(field, serializers.CharField) and field.max_length is None and not field.read_only:
+                field.max_length = MAX_TEXT_CHARS
+                field.validators.append(MaxLengthValidator(MAX_TEXT_CHARS, message=_TOO_LONG))
+        return fields
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            changed = self._read_only_changes(data)
+            if changed:
+                raise serializers.ValidationError({name: ["This field cannot be changed."] for name in changed})
+            not_text = [
+                name
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField)
+                and not field.read_only
+                and data.get(name) is not None
+                and not isinstance(data[name], str)
+            ]
+            if not_text:
+                raise serializers.ValidationError({name: ["Must be a string."] for name in not_text})
         return super().to_internal_value(data)
+
+    def _read_only_changes(self, data: Mapping) -> list[str]:
+        """Read-only fields sent with a value other than the record's (sending them back unchanged is fine)."""
+        instance = getattr(self, "instance", None)
+        if instance is None:
+            return []  # a create ignores read-only values, as DRF does
+        changed = []
+        for name, field in self.fields.items():
+            if not field.read_only or name not in data or isinstance(field, serializers.DateTimeField):
+                continue
+            try:
+                current = field.to_representation(field.get_attribute(instance))
+            except Exception:  # noqa: BLE001 - a computed field we cannot compare: it is ignored, as DRF does
+                continue
+            if str(data[name]) != str(current):
+                changed.append(name)
+        return sorted(changed)
 
 
 class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -325,7 +378,9 @@ _ERROR_DESCRIPTIONS = {
     404: "Not found.",
     409: "Conflicts with the current state (duplicate, settled or protected record).",
     422: "Refused by a domain rule; `reason` says which.",
-    503: "A row lock could not be had in time; nothing changed. Retry after `Retry-After` seconds.",
+    429: "Redeeming this content for this learner failed too often lately (`too_many_failed_redemptions`).",
+    503: "A row lock could not be had in time, or the database is unavailable; nothing changed. Retry after "
+    "`Retry-After` seconds.",
 }
 
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import OperationalError, connection
 
+from common import events
 from common.errors import LockWaitTimeout
 
 _LOCK_MESSAGES = ("lock timeout", "database is locked", "could not obtain lock", "lock_timeout")
@@ -59,6 +60,7 @@ def lock_errors_as_domain() -> Iterator[None]:
         yield
     except OperationalError as error:
         if is_lock_wait_error(error):
+            events.lock_wait_timeout()
             raise LockWaitTimeout(
                 "Another redemption is holding the records this one needs; nothing was changed. Try again in a moment.",
             ) from error

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import (
+    MAX_TEXT_CHARS,
     CentsField,
     ErrorSerializer,
     LmsUserIdField,
@@ -145,7 +146,9 @@ class _ForcedFieldsSerializer(StrictSerializer):
     content_price_cents = CentsField(
         required=False, allow_null=True, help_text="Empty = the run's price (an assigned policy: the assignment's)."
     )
-    reason = serializers.CharField(max_length=10_000, help_text="Why this redemption is forced (e.g. a ticket).")
+    reason = serializers.CharField(
+        max_length=MAX_TEXT_CHARS, help_text="Why this redemption is forced (e.g. a ticket)."
+    )
     learner_first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     learner_last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     learner_date_of_birth = serializers.DateField(required=False, allow_null=True)
@@ -163,7 +166,7 @@ class ForcedRedemptionUpdateSerializer(ForcedRedemptionCreateSerializer):
 
 
 class ForcedRedemptionCheckSerializer(_ForcedFieldsSerializer):
-    reason = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=MAX_TEXT_CHARS, required=False, allow_blank=True, default="")
 
 
 class ForcedCheckSerializer(serializers.Serializer):
@@ -299,7 +302,7 @@ class ForcedRedemptionRedeem(APIView):
 
 
 class ReverseForcedSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=10_000, help_text="Why it is undone (e.g. a support ticket).")
+    reason = serializers.CharField(max_length=MAX_TEXT_CHARS, help_text="Why it is undone (e.g. a support ticket).")
 
 
 class ForcedRedemptionReverse(APIView):

@@ -81,7 +81,8 @@ v2 = [
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    # Swagger UI and Redoc load their JavaScript from a CDN: they need internet access in the browser.
+    # Public by decision (README, "REST API"): the schema and its docs describe the API, no data; Swagger UI
+    # and Redoc are served from this service (drf-spectacular-sidecar), not from a CDN.
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("v1/", include(v1)),

@@ -8,18 +8,40 @@ half-way through a redemption.
 from pathlib import Path
 
 import environ
+import structlog
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env(
-    DEBUG=(bool, True),
+    DEBUG=(bool, False),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "testserver"]),
     LOCK_WAIT_TIMEOUT_SECONDS=(float, 5.0),
 )
 
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
+# Off unless asked for (`make run` asks). Without DEBUG the service needs a real SECRET_KEY and refuses to
+# start without one; `make test` and `make bench` pass a throwaway key of their own (Makefile).
 DEBUG = env("DEBUG")
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            'SECRET_KEY is not set. Set it (a long random string, e.g. from `python -c "import secrets; '
+            'print(secrets.token_urlsafe(50))"`), or set DEBUG=true for local development.'
+        )
+    SECRET_KEY = "dev-only-insecure-key-for-debug-" + "0" * 32
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+
+# Behind TLS in production (README, "Deploying"); off by default so plain-HTTP local runs and tests work.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -33,6 +55,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "django_prometheus",
+    "django_structlog",
     "common",
     "customers",
     "accounts",
@@ -46,7 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "common.input_safety.UnsafeRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -54,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "learner_credit.urls"
@@ -96,6 +124,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL"}
     )
+
+# Bounds on what one caller can make the service keep: a transaction's metadata (JSON, bytes), and failed
+# redemption tries of one content for one learner under one policy within 24 hours (then 429).
+MAX_METADATA_BYTES = env.int("MAX_METADATA_BYTES", default=16_384)
+MAX_FAILED_REDEMPTIONS_PER_DAY = env.int("MAX_FAILED_REDEMPTIONS_PER_DAY", default=10)
 
 # How long a redemption waits for a row lock before giving up with a retryable error.
 LOCK_WAIT_TIMEOUT_SECONDS = env("LOCK_WAIT_TIMEOUT_SECONDS")
@@ -176,7 +209,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["common.input_safety.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -217,14 +250,44 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Logs are JSON lines (structlog through the standard library): one per domain event (common/events.py) with
+# its transaction, policy, learner and reason, and one per request (django-structlog, with a request id).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processor": structlog.processors.JSONRenderer(),
+            "foreign_pre_chain": [
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.add_log_level,
+            ],
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {
+        "learner_credit.events": {"level": env("EVENTS_LOG_LEVEL", default="INFO")},
+        "django_structlog": {"level": env("REQUEST_LOG_LEVEL", default="WARNING")},
         # getsmarter-api-clients logs a failed allocation's whole payload (the learner's name, email, date of
         # birth); our DownstreamCall rows keep what is needed without it.
         "getsmarter_api_clients": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+structlog.configure(
+    processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.filter_by_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    cache_logger_on_first_use=True,
+)

@@ -1,11 +1,16 @@
-"""Root URLs: the admin, and the REST API under /api/ (learner_credit/api_urls.py)."""
+"""Root URLs: the admin, the REST API under /api/ (learner_credit/api_urls.py), /health/ and /metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from common.health import ReadinessView, liveness
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("health/", ReadinessView.as_view(), name="health"),
+    path("health/live/", liveness, name="health-live"),
+    path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
     path("api/", include("learner_credit.api_urls")),
 ]

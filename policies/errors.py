@@ -16,3 +16,10 @@ class RedemptionRefused(DomainError):
 
 class PolicyInvalid(InvalidInput):
     reason = "invalid_policy"
+
+
+class TooManyFailedRedemptions(DomainError):
+    """Redeeming this content for this learner failed too often lately; the cause needs fixing first."""
+
+    reason = "too_many_failed_redemptions"
+    http_status = 429

@@ -20,7 +20,7 @@ from customers.models import EnterpriseCustomerUser
 from customers.selectors import learner_link
 from policies import reasons
 from policies.models import SubsidyAccessPolicy
-from subsidies import selectors as ledger
+from subsidies import selectors as ledger_reads
 
 
 @dataclass
@@ -41,7 +41,7 @@ class RedemptionContext:
     policy_group_ids: frozenset | None = None
     catalog_membership: tuple[Any, bool] | None = None  # (catalog id, whether it contains the run)
     # Read under the unit's locks by the redemption unit; None: read when first needed.
-    totals: ledger.RunningTotals | None = None
+    totals: ledger_reads.RunningTotals | None = None
     learner_spend_read: dict[str, int] | None = None
 
     def group_ids(self) -> set | frozenset:
@@ -61,10 +61,10 @@ class RedemptionContext:
         return self.policy.strategy.price_cents(self)
 
     @cached_property
-    def _running_totals(self) -> ledger.RunningTotals:
+    def _running_totals(self) -> ledger_reads.RunningTotals:
         if self.totals is not None:
             return self.totals
-        return ledger.running_totals(subsidy=self.policy.subsidy_id, policy_uuid=self.policy.pk)
+        return ledger_reads.running_totals(subsidy=self.policy.subsidy_id, policy_uuid=self.policy.pk)
 
     @property
     def balance_cents(self) -> int:
@@ -78,7 +78,7 @@ class RedemptionContext:
     def learner_spend(self) -> dict[str, int]:
         if self.learner_spend_read is not None:
             return self.learner_spend_read
-        return ledger.policy_spend(self.policy.pk, lms_user_id=self.lms_user_id)
+        return ledger_reads.policy_spend(self.policy.pk, lms_user_id=self.lms_user_id)
 
     @property
     def deadline_applies(self) -> bool:
@@ -119,7 +119,7 @@ def build_context(
     now: dt.datetime | None = None,
     policy_group_ids: frozenset | None = None,
     catalog_membership: tuple[Any, bool] | None = None,
-    totals: ledger.RunningTotals | None = None,
+    totals: ledger_reads.RunningTotals | None = None,
     learner_spend: dict[str, int] | None = None,
 ) -> RedemptionContext:
     """`run` and `link` may come already read (None included: no such run / no link)."""

@@ -13,7 +13,7 @@ from assignments.models import AssignmentState, LearnerContentAssignment
 from customers.selectors import learner_link
 from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.redeemability import Verdict, can_redeem
-from subsidies import selectors as ledger
+from subsidies import selectors as ledger_reads
 from subsidies.models import Transaction
 
 
@@ -25,7 +25,7 @@ def rank(policies: list[SubsidyAccessPolicy]) -> list[SubsidyAccessPolicy]:
     """By priority (assigned first), then soonest subsidy expiry, then lowest balance."""
     return sorted(
         policies,
-        key=lambda p: (p.priority, p.subsidy.expiration_datetime, ledger.balance_cents(p.subsidy_id)),
+        key=lambda p: (p.priority, p.subsidy.expiration_datetime, ledger_reads.balance_cents(p.subsidy_id)),
     )
 
 
@@ -40,7 +40,9 @@ def verdicts_for(customer_id, *, lms_user_id: int, content_key: str) -> list[tup
 def learner_redemptions(customer_id, *, lms_user_id: int, content_key: str) -> list[Transaction]:
     """The learner's transactions (any state) for this content under any policy of the customer, oldest first."""
     policy_ids = SubsidyAccessPolicy.all_objects.filter(customer_id=customer_id).values("pk")
-    return list(ledger.learner_transactions(policy_uuids=policy_ids, lms_user_id=lms_user_id, content_key=content_key))
+    return list(
+        ledger_reads.learner_transactions(policy_uuids=policy_ids, lms_user_id=lms_user_id, content_key=content_key)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,13 @@ def credits_available(customer_id, *, lms_user_id: int, now: dt.datetime | None 
         groups = {group.pk for group in policy.groups.all()}
         if (groups and not groups & learner_groups) or not policy.subsidy.is_active(now):
             continue
-        remaining = ledger.balance_cents(policy.subsidy_id)
+        remaining = ledger_reads.balance_cents(policy.subsidy_id)
         if policy.spend_limit_cents is not None:
-            spent = ledger.policy_spend(policy.pk)["spent_cents"]
+            spent = ledger_reads.policy_spend(policy.pk)["spent_cents"]
             pending = assignment_selectors.allocated_total_cents(policy.assignment_configuration_id)
             remaining = min(remaining, policy.spend_limit_cents - spent - pending)
         per_user = None
-        learner = ledger.policy_spend(policy.pk, lms_user_id=lms_user_id)
+        learner = ledger_reads.policy_spend(policy.pk, lms_user_id=lms_user_id)
         if policy.per_learner_spend_limit_cents is not None:
             per_user = policy.per_learner_spend_limit_cents - learner["spent_cents"]
         limit = policy.per_learner_enrollment_limit

@@ -27,6 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from assignments import services as assignment_services
+from common import events
 from common.errors import Conflict, DomainError, LockWaitTimeout
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from fulfillment import services as fulfillment
@@ -219,6 +220,16 @@ def unenroll_downstream(entry: Transaction) -> None:
 
 
 def _keep_calls(transaction_uuid, progress: FulfillmentProgress, *, attempt: int) -> None:
+    for c in progress.calls:
+        events.downstream_call(
+            transaction_uuid=transaction_uuid,
+            system=c.system,
+            operation=c.operation,
+            outcome=c.outcome,
+            http_status=c.http_status,
+            duration_ms=c.duration_ms,
+            attempt=attempt,
+        )
     DownstreamCall.objects.bulk_create(
         DownstreamCall(
             transaction_uuid=transaction_uuid,

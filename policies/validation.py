@@ -7,7 +7,7 @@ from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
 from policies.models import AccessMethod, PolicyType, SubsidyAccessPolicy
-from subsidies import selectors as ledger
+from subsidies import selectors as ledger_reads
 
 
 def validate_policy(policy: SubsidyAccessPolicy) -> None:
@@ -46,7 +46,7 @@ def validate_policy(policy: SubsidyAccessPolicy) -> None:
             .exclude(pk=policy.pk)
             .aggregate(total=Coalesce(Sum("spend_limit_cents"), 0))["total"]
         )
-        deposits = ledger.total_deposits_cents(policy.subsidy_id)
+        deposits = ledger_reads.total_deposits_cents(policy.subsidy_id)
         if others + policy.spend_limit_cents > deposits:
             add(
                 "spend_limit_cents",
@@ -54,9 +54,18 @@ def validate_policy(policy: SubsidyAccessPolicy) -> None:
                 f"{others + policy.spend_limit_cents} cents, more than its deposits of {deposits} cents.",
             )
 
+    if not policy._state.adding and policy.spend_limit_cents is not None:
+        spent = ledger_reads.policy_spend(policy.pk)["spent_cents"]
+        if policy.spend_limit_cents < spent:
+            add(
+                "spend_limit_cents",
+                f"The policy has already spent {spent} cents (pending and committed redemptions); its spend limit "
+                f"cannot be lower than that.",
+            )
+
     if not policy._state.adding and not policy.active:
         was_active = SubsidyAccessPolicy.all_objects.filter(pk=policy.pk, active=True).exists()
-        if was_active and ledger.policy_spend(policy.pk)["spent_cents"] > 0:
+        if was_active and ledger_reads.policy_spend(policy.pk)["spent_cents"] > 0:
             add("active", "A policy that has spend cannot be deactivated; retire it instead.")
 
     if errors:

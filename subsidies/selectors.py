@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Sum
@@ -100,41 +101,65 @@ def policy_spend(policy_uuid: UUID, *, lms_user_id: int | None = None) -> dict[s
     return {"spent_cents": -(row["spent"] + row["refunded"]), "redemptions": row["redemptions"]}
 
 
+class LedgerRow(NamedTuple):
+    uuid: UUID
+    subsidy_id: UUID
+    idempotency_key: str
+    state: str
+    content_key: str
+    quantity: int
+    reversal_quantity: int | None
+    created: dt.datetime
+    failure_reason: str
+
+
 @dataclass(frozen=True)
 class LearnerLedger:
     """One learner's transactions under one policy (any content, any state), read in one query.
 
     What a redemption needs of them: the learner's spend (the same sums as `policy_spend(policy,
-    lms_user_id=...)`), the settled transactions of one content, and a live transaction by key.
+    lms_user_id=...)`), the settled transactions of one content, a live transaction by key, and how often
+    redeeming one content failed lately.
     """
 
-    rows: tuple[tuple, ...]  # (uuid, subsidy_id, idempotency_key, state, content_key, quantity, reversal quantity)
+    rows: tuple[LedgerRow, ...]
 
     def spend(self) -> dict[str, int]:
-        live = [row for row in self.rows if row[3] != TransactionState.FAILED]
-        spent = sum(row[5] for row in live) + sum(row[6] or 0 for row in live)
-        return {"spent_cents": -spent, "redemptions": sum(1 for row in live if row[6] is None)}
+        live = [row for row in self.rows if row.state != TransactionState.FAILED]
+        spent = sum(row.quantity for row in live) + sum(row.reversal_quantity or 0 for row in live)
+        return {"spent_cents": -spent, "redemptions": sum(1 for row in live if row.reversal_quantity is None)}
 
     def settled_uuids(self, content_key: str) -> list[UUID]:
         """Failed or reversed transactions of one content: each one makes a retry's idempotency key new."""
         return [
-            row[0]
+            row.uuid
             for row in self.rows
-            if row[4] == content_key and (row[3] == TransactionState.FAILED or row[6] is not None)
+            if row.content_key == content_key
+            and (row.state == TransactionState.FAILED or row.reversal_quantity is not None)
         ]
 
     def live_uuid_with_key(self, subsidy_id, idempotency_key: str) -> UUID | None:
-        for uuid_, subsidy, key, state, *_ in self.rows:
-            if subsidy == subsidy_id and key == idempotency_key and state != TransactionState.FAILED:
-                return uuid_
+        for row in self.rows:
+            same = row.subsidy_id == subsidy_id and row.idempotency_key == idempotency_key
+            if same and row.state != TransactionState.FAILED:
+                return row.uuid
         return None
+
+    def recent_failures(self, content_key: str, *, since: dt.datetime) -> list[LedgerRow]:
+        """Failed redemptions of one content since `since`, oldest first."""
+        failed = [
+            row
+            for row in self.rows
+            if row.content_key == content_key and row.state == TransactionState.FAILED and row.created >= since
+        ]
+        return sorted(failed, key=lambda row: row.created)
 
 
 def learner_ledger(policy_uuid: UUID, lms_user_id: int) -> LearnerLedger:
     rows = Transaction.objects.filter(subsidy_access_policy_uuid=policy_uuid, lms_user_id=lms_user_id).values_list(
-        "uuid", "subsidy_id", "idempotency_key", "state", "content_key", "quantity", "reversal__quantity"
+        *LedgerRow._fields[:6], "reversal__quantity", "created", "failure_reason"
     )
-    return LearnerLedger(tuple(rows))
+    return LearnerLedger(tuple(LedgerRow(*row) for row in rows))
 
 
 def learner_transactions(*, policy_uuids, lms_user_id: int, content_key: str) -> QuerySet[Transaction]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import CustomerMembership, MembershipRole
 from catalog.models import Catalog, Course, CourseRun
 from learner_credit.tests.api_helpers import (
     assert_error,
@@ -82,12 +83,15 @@ def test_only_staff_with_the_permission_may_upsert():
     assert_error(learner_client(3).post(UPSERT, {"courses": [_course()]}), 403, "permission_denied")
 
 
-def test_any_authenticated_caller_reads_courses_and_runs():
+def test_any_authenticated_caller_reads_courses_and_runs_and_members_what_their_catalog_holds():
     run = CourseRunFactory()
     catalog = CatalogFactory(runs=[run])
     CourseRunFactory()  # another course, outside the catalog
     learner = learner_client(3)
+    stranger = learner_client(4)
+    CustomerMembership.objects.create(user=learner.user, customer=catalog.customer, role=MembershipRole.LEARNER)
 
+    assert stranger.get("/api/v1/courses/", {"catalog_uuid": str(catalog.uuid)}).json()["results"] == []
     courses = learner.get("/api/v1/courses/", {"catalog_uuid": str(catalog.uuid)}).json()["results"]
     assert [c["key"] for c in courses] == [run.course.key]
     assert courses[0]["runs"][0]["key"] == run.key

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 
 from common.money import format_cents
 from forced_redemptions.selectors import ForcedCheck, check_forced
-from subsidies import selectors as ledger
+from subsidies import selectors as ledger_reads
 
 FRAGMENT_TEMPLATE = "admin/forced_redemptions/forcedpolicyredemption/check_result.html"
 PAGE_TEMPLATE = "admin/forced_redemptions/forcedpolicyredemption/check_page.html"
@@ -76,7 +76,9 @@ def check_view(model_admin, request, object_id: str | None = None):
         record = form.instance  # the posted values applied to an unsaved copy; never saved here
         check = check_forced(record)
         policy = record.subsidy_access_policy
-        balance = check.balance_cents if check.balance_cents is not None else ledger.balance_cents(policy.subsidy_id)
+        balance = (
+            check.balance_cents if check.balance_cents is not None else ledger_reads.balance_cents(policy.subsidy_id)
+        )
         answer = CheckAnswer(
             check=check,
             policy_name=policy.display_name,

@@ -298,20 +298,20 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         # Django wraps the form view in one transaction; here saving makes its own (the service's), and with
         # the LMS backend it then calls the LMS, which must not happen while a transaction and its locks are
         # open. So the view runs without the wrapper: what it writes, the service writes, atomically.
-        return self._changeform_view(request, object_id, form_url, extra_context)
+        try:
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            # The form ran these checks; only a concurrent change gets here, and the service wrote nothing.
+            message_domain_error(request, error, prefix="Nothing was saved: ")
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         fields = form.service_fields()
-        try:
-            if change:
-                wait = fields.get("wait_to_redeem", obj.wait_to_redeem)
-                record = update_forced_redemption(record=obj, actor=request.user, redeem_now=not wait, **fields)
-            else:
-                record = create_forced_redemption(actor=request.user, **fields)
-        except DomainError as error:
-            # The form ran these checks; only a concurrent change gets here. Nothing was written.
-            obj.save_error = error
-            return
+        if change:
+            wait = fields.get("wait_to_redeem", obj.wait_to_redeem)
+            record = update_forced_redemption(record=obj, actor=request.user, redeem_now=not wait, **fields)
+        else:
+            record = create_forced_redemption(actor=request.user, **fields)
         _adopt(obj, record)
 
     def save_related(self, request, form, formsets, change):
@@ -320,14 +320,6 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
     def construct_change_message(self, request, form, formsets, add=False):
         return super().construct_change_message(request, form, [], add)  # the read-only attempts never change
 
-    def log_addition(self, request, obj, message):
-        if not getattr(obj, "save_error", None):
-            return super().log_addition(request, obj, message)
-
-    def log_change(self, request, obj, message):
-        if not getattr(obj, "save_error", None):
-            return super().log_change(request, obj, message)
-
     def response_add(self, request, obj, post_url_continue=None):
         return self._response_after_save(request, obj)
 
@@ -335,10 +327,6 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         return self._response_after_save(request, obj)
 
     def _response_after_save(self, request, obj):
-        error = getattr(obj, "save_error", None)
-        if error is not None:
-            message_domain_error(request, error, prefix="Nothing was saved: ")
-            return HttpResponseRedirect(request.get_full_path())
         level, text = outcome_message(obj)
         self.message_user(request, text, level)
         info = f"admin:{self.opts.app_label}_{self.opts.model_name}"

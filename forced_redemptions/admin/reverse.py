@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from common.admin import message_domain_error
+from common.api import MAX_TEXT_CHARS
 from common.errors import DomainError
 from forced_redemptions.admin.outcomes import amount, outcome_message
 from forced_redemptions.models import ForcedPolicyRedemption
@@ -25,7 +26,7 @@ PAGE_TEMPLATE = "admin/forced_redemptions/forcedpolicyredemption/reverse_page.ht
 class ReverseForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        max_length=10_000,
+        max_length=MAX_TEXT_CHARS,
         help_text="Why it is undone (e.g. a support ticket reference). Kept on the ledger's reversal and the attempt.",
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from common import events
 from common.errors import DomainError
 from forced_redemptions.errors import ForcedRedemptionReversed
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedRedemptionAttempt
@@ -18,6 +19,15 @@ def user_or_none(actor):
 def record_attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedemption:
     record.last_attempt = ForcedRedemptionAttempt.objects.create(
         forced_redemption=record, attempted_by=user_or_none(actor), outcome=outcome, **fields
+    )
+    events.forced_attempt(
+        outcome=outcome,
+        forced_redemption_uuid=record.uuid,
+        policy_uuid=record.subsidy_access_policy_id,
+        lms_user_id=record.lms_user_id,
+        course_run_key=record.course_run_key,
+        transaction_uuid=fields.get("transaction_uuid"),
+        reason=fields.get("reason_code", ""),
     )
     return record
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import traceback as tb
 from typing import Any
 
@@ -39,6 +40,8 @@ from forced_redemptions.services.validation import (
 from fulfillment.services import TERMS_FORMAT
 from policies.services import Reservation, complete_redemption, reserve_redemption
 from subsidies.models import Transaction, TransactionState
+
+logger = logging.getLogger(__name__)
 
 
 def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
@@ -138,6 +141,7 @@ def _attempt_redemption(record: ForcedPolicyRedemption, actor) -> tuple[ForcedPo
     except DomainError as error:
         return note_failure(record, actor, error), None
     except Exception as error:  # noqa: BLE001 - an unexpected error must still be on record
+        logger.exception("Forced redemption %s failed unexpectedly; its traceback is on the record", record.uuid)
         return note_failure(record, actor, error, trace=tb.format_exc()), None
     entry = reservation.transaction
     if reservation.failure is not None:

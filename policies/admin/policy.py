@@ -20,7 +20,7 @@ from customers.models import EnterpriseGroup
 from policies.admin.tools import CHECK_PERMISSION, allocate_view, check_redeemability_view
 from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.services import save_policy, soft_delete_policy
-from subsidies import selectors as ledger
+from subsidies import selectors as ledger_reads
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -95,7 +95,7 @@ class SubsidyAccessPolicyAdmin(HistoryAdmin):
     def get_queryset(self, request):
         return (
             self.model.all_objects.get_queryset()
-            .annotate(spent_total=ledger.policy_spent_cents_expression())
+            .annotate(spent_total=ledger_reads.policy_spent_cents_expression())
             .order_by(*self.model._meta.ordering)
         )
 
@@ -129,14 +129,14 @@ class SubsidyAccessPolicyAdmin(HistoryAdmin):
 
     @admin.display(description="spend")
     def spend_summary(self, obj: SubsidyAccessPolicy) -> str:
-        spend = ledger.policy_spend(obj.pk)
+        spend = ledger_reads.policy_spend(obj.pk)
         parts = [f"{format_cents(spend['spent_cents'])} spent in {spend['redemptions']} redemption(s)"]
         if obj.policy_type == PolicyType.ASSIGNED:
             allocated = assignment_selectors.allocated_total_cents(obj.assignment_configuration_id)
             parts.append(f"{format_cents(allocated)} allocated, not yet redeemed")
         if obj.spend_limit_cents is not None:
             parts.append(f"limit {format_cents(obj.spend_limit_cents)}")
-        parts.append(f"subsidy balance {format_cents(ledger.balance_cents(obj.subsidy_id))}")
+        parts.append(f"subsidy balance {format_cents(ledger_reads.balance_cents(obj.subsidy_id))}")
         return "; ".join(parts)
 
     @admin.display(description="assignments")

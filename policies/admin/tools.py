@@ -28,7 +28,7 @@ from policies.models import PolicyType, SubsidyAccessPolicy
 from policies.redeemability import Verdict, can_redeem
 from policies.selectors import verdicts_for
 from policies.services import allocate
-from subsidies import selectors as ledger
+from subsidies import selectors as ledger_reads
 
 CHECK_PERMISSION = "policies.check_redeemability"
 
@@ -91,10 +91,12 @@ class VerdictRow:
 
 def _row(policy: SubsidyAccessPolicy, verdict: Verdict) -> VerdictRow:
     # A verdict refused before the money checks carries no balances; staff still want to see them.
-    balance = verdict.balance_cents if verdict.balance_cents is not None else ledger.balance_cents(policy.subsidy_id)
+    balance = (
+        verdict.balance_cents if verdict.balance_cents is not None else ledger_reads.balance_cents(policy.subsidy_id)
+    )
     spent = verdict.policy_spent_cents
     if spent is None:
-        spent = ledger.policy_spend(policy.pk)["spent_cents"]
+        spent = ledger_reads.policy_spend(policy.pk)["spent_cents"]
     return VerdictRow(policy=policy, verdict=verdict, balance_cents=balance, policy_spent_cents=spent)
 
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from common.api import errors
 from policies.api.serializers import ReverseSerializer, TransactionCreateSerializer
 from policies.services import create_ledger_transaction, reverse_redemption
-from subsidies import selectors as ledger
+from subsidies import selectors as ledger_reads
 from subsidies.api import TransactionQuerySerializer, TransactionSerializer, subsidy_for, transactions_matching
 
 
@@ -74,9 +74,9 @@ class TransactionReverse(APIView):
     )
     def post(self, request, subsidy_uuid, transaction_uuid):
         subsidy = subsidy_for(request, subsidy_uuid, "subsidies.add_reversal", "reverse transactions")
-        entry = get_object_or_404(ledger.transactions_for(subsidy), pk=transaction_uuid)
+        entry = get_object_or_404(ledger_reads.transactions_for(subsidy), pk=transaction_uuid)
         serializer = ReverseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reverse_redemption(entry=entry, reason=serializer.validated_data["reason"], actor=request.user)
-        entry = ledger.transactions_for(subsidy).get(pk=entry.pk)
+        entry = ledger_reads.transactions_for(subsidy).get(pk=entry.pk)
         return Response(TransactionSerializer(entry).data)

@@ -123,7 +123,7 @@ class RedeemView(APIView):
             422: OpenApiResponse(
                 ReasonSerializer(many=True), description="Refused: `[{reason, user_message, metadata, policy_uuids}]`."
             ),
-            **errors(400, 404, 503),
+            **errors(400, 404, 429, 503),
         },
     )
     def post(self, request, policy_uuid):

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from assignments.models import LearnerContentAssignment
 from catalog.models import Catalog
-from common.api import CentsField, LmsUserIdField, MetadataField, StrictFieldsMixin, StrictSerializer
+from common.api import MAX_TEXT_CHARS, CentsField, LmsUserIdField, MetadataField, StrictFieldsMixin, StrictSerializer
 from customers.models import EnterpriseCustomer, EnterpriseGroup
 from policies.models import SubsidyAccessPolicy
 from subsidies.api import TransactionSerializer
@@ -200,4 +200,4 @@ class TransactionCreateSerializer(StrictSerializer):
 
 
 class ReverseSerializer(StrictSerializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_TEXT_CHARS)

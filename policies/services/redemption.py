@@ -12,24 +12,30 @@ A forced-redemption record, when there is one, is locked before all of these.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Value
+from django.utils import timezone
 
 from assignments import services as assignment_services
 from catalog.models import Catalog, CourseRun
-from common.errors import InvalidInput
+from common import events
+from common.errors import DomainError, InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from customers.models import EnterpriseCustomerUser
 from fulfillment import services as fulfillment
 from fulfillment.backends import EnrollmentRequest, get_backend
 from fulfillment.errors import FulfillmentError
 from policies import settlement, tasks
-from policies.errors import RedemptionRefused
+from policies.errors import RedemptionRefused, TooManyFailedRedemptions
 from policies.models import SubsidyAccessPolicy
 from policies.redeemability import RedemptionContext, build_context, evaluate, read_run
 from policies.signals import redemption_reversed
@@ -103,17 +109,40 @@ def redeem(
     fulfillment refusal leaves the transaction `failed` (no money moves) and raises FulfillmentError,
     so a retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
     """
-    return complete_redemption(
-        reserve_redemption(
-            policy=policy,
+    started = time.perf_counter()
+    try:
+        result = complete_redemption(
+            reserve_redemption(
+                policy=policy,
+                lms_user_id=lms_user_id,
+                content_key=content_key,
+                metadata=metadata,
+                forced=forced,
+                price_cents=price_cents,
+                run=run,
+            )
+        )
+    except DomainError as error:
+        outcome = "failed" if isinstance(error, FulfillmentError) else "refused"
+        events.redemption(
+            outcome=outcome,
+            policy_uuid=policy.pk,
             lms_user_id=lms_user_id,
             content_key=content_key,
-            metadata=metadata,
-            forced=forced,
-            price_cents=price_cents,
-            run=run,
+            reason=error.reason,
+            seconds=time.perf_counter() - started,
         )
+        raise
+    entry = result.transaction
+    events.redemption(
+        outcome=entry.state if result.created else "repeat",
+        policy_uuid=policy.pk,
+        lms_user_id=lms_user_id,
+        content_key=content_key,
+        transaction_uuid=entry.uuid,
+        seconds=time.perf_counter() - started,
     )
+    return result
 
 
 def reserve_redemption(
@@ -144,7 +173,7 @@ def reserve_redemption(
         raise InvalidRequestedPrice(
             f"The requested price must be a whole number of cents, 0 or more; got {price_cents!r}."
         )
-    attempt = _Attempt(metadata=dict(metadata or {}))
+    attempt = _Attempt(metadata=_bounded_metadata(metadata))
     if run is None or run.key != content_key:
         run = read_run(content_key)
     group_ids, catalog_membership = _groups_and_catalog_membership(policy, run)
@@ -169,6 +198,7 @@ def reserve_redemption(
         )
         if existing_uuid := learner_ledger.live_uuid_with_key(subsidy.pk, attempt.idempotency_key):
             return Reservation(transaction=Transaction.objects.get(pk=existing_uuid), created=False)
+        _refuse_after_repeated_failures(learner_ledger, lms_user_id, content_key)
         with transaction.atomic():  # a refusal before anything is charged writes nothing
             ctx = build_context(
                 policy,
@@ -220,6 +250,34 @@ def _fulfil_now(transaction_uuid) -> settlement.Attempted:
     if attempted.pending and attempted.claimed and attempted.job is not None:
         tasks.schedule_fulfilment(attempted.job)
     return attempted
+
+
+def _bounded_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The caller's metadata, which travels on the transaction: a JSON object of at most MAX_METADATA_BYTES."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object.", field_errors={"metadata": ["Must be a JSON object."]})
+    size = len(json.dumps(metadata, ensure_ascii=False, default=str).encode("utf-8", errors="replace"))
+    if size > settings.MAX_METADATA_BYTES:
+        problem = f"metadata is {size:,} bytes of JSON; at most {settings.MAX_METADATA_BYTES:,} are kept."
+        raise InvalidInput(f"{problem} Nothing was charged.", field_errors={"metadata": [problem]})
+    return dict(metadata)
+
+
+def _refuse_after_repeated_failures(learner_ledger, lms_user_id: int, content_key: str) -> None:
+    """Each failed try leaves a `failed` ledger row; past MAX_FAILED_REDEMPTIONS_PER_DAY for one learner and
+    content, refuse (429) until the cause is fixed, instead of writing row after row."""
+    since = timezone.now() - dt.timedelta(days=1)
+    failures = learner_ledger.recent_failures(content_key, since=since)
+    if len(failures) >= settings.MAX_FAILED_REDEMPTIONS_PER_DAY:
+        last = failures[-1]
+        raise TooManyFailedRedemptions(
+            f"Redeeming {content_key} for learner {lms_user_id} under this policy failed {len(failures)} times in "
+            f"the last 24 hours (last: {last.failure_reason or 'unknown'}, {last.created:%Y-%m-%d %H:%M} UTC); "
+            f"fix the cause before trying again. Nothing was charged.",
+            content_key=content_key,
+        )
 
 
 def _groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun | None) -> tuple[frozenset, tuple]:
@@ -341,4 +399,10 @@ def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None, unen
         fulfillment.unenroll(transaction_uuid=entry.uuid)
         assignment_services.mark_reversed(transaction_uuid=entry.uuid)
         redemption_reversed.send(sender=Transaction, entry=entry, reversal=reversal, actor=actor)
-        return reversal
+    events.reversal(
+        transaction_uuid=entry.uuid,
+        policy_uuid=entry.subsidy_access_policy_uuid,
+        lms_user_id=entry.lms_user_id,
+        refunded_cents=reversal.quantity,
+    )
+    return reversal
