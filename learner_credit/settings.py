@@ -277,6 +277,10 @@ LOGGING = {
         "getsmarter_api_clients": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+# Request log lines carry a request id, not the user: binding the user would load the session from the
+# database in the middleware itself, where a database outage could no longer be answered with a 503.
+DJANGO_STRUCTLOG_USER_ID_FIELD = None
+
 structlog.configure(
     processors=[
         structlog.contextvars.merge_contextvars,

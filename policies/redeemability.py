@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from django.db.models import Exists, OuterRef, Value
 from django.utils import timezone
 
 from assignments.models import LearnerContentAssignment
-from catalog.models import CourseRun
-from catalog.selectors import catalog_contains_run
+from catalog.models import Catalog, CourseRun
 from customers.models import EnterpriseCustomerUser
 from customers.selectors import learner_link
 from policies import reasons
@@ -25,34 +25,23 @@ from subsidies import selectors as ledger_reads
 
 @dataclass
 class RedemptionContext:
-    """Everything one decision needs, read once."""
+    """Everything one decision needs, all of it read before the decision (by `build_context`)."""
 
     policy: SubsidyAccessPolicy
     lms_user_id: int
     content_key: str
     run: CourseRun | None
     link: EnterpriseCustomerUser | None
+    group_ids: frozenset  # the policy's groups (none: every linked learner)
+    in_catalog: bool  # the policy's catalog holds the run
+    learner_in_groups: bool  # the learner is in one of those groups
+    totals: ledger_reads.RunningTotals  # the subsidy's balance and the policy's spend
+    learner_spend: dict[str, int]  # the learner's spend and redemptions under the policy
     forced: bool = False
     price_override_cents: int | None = None
     now: dt.datetime = field(default_factory=timezone.now)
     assignment: LearnerContentAssignment | None = None
     will_allocate: bool = False
-    # Read before the unit's locks (no lock protects them); None: read when evaluated.
-    policy_group_ids: frozenset | None = None
-    catalog_membership: tuple[Any, bool] | None = None  # (catalog id, whether it contains the run)
-    # Read under the unit's locks by the redemption unit; None: read when first needed.
-    totals: ledger_reads.RunningTotals | None = None
-    learner_spend_read: dict[str, int] | None = None
-
-    def group_ids(self) -> set | frozenset:
-        if self.policy_group_ids is not None:
-            return self.policy_group_ids
-        return {g.pk for g in self.policy.groups.all()}
-
-    def catalog_contains_run(self) -> bool:
-        if self.catalog_membership is not None and self.catalog_membership[0] == self.policy.catalog_id:
-            return self.catalog_membership[1]
-        return catalog_contains_run(self.policy.catalog_id, self.run)
 
     @cached_property
     def price_cents(self) -> int:
@@ -60,25 +49,13 @@ class RedemptionContext:
             return self.price_override_cents
         return self.policy.strategy.price_cents(self)
 
-    @cached_property
-    def _running_totals(self) -> ledger_reads.RunningTotals:
-        if self.totals is not None:
-            return self.totals
-        return ledger_reads.running_totals(subsidy=self.policy.subsidy_id, policy_uuid=self.policy.pk)
-
     @property
     def balance_cents(self) -> int:
-        return self._running_totals.balance_cents
+        return self.totals.balance_cents
 
     @property
     def policy_spend(self) -> dict[str, int]:
-        return self._running_totals.policy_spend
-
-    @cached_property
-    def learner_spend(self) -> dict[str, int]:
-        if self.learner_spend_read is not None:
-            return self.learner_spend_read
-        return ledger_reads.policy_spend(self.policy.pk, lms_user_id=self.lms_user_id)
+        return self.totals.policy_spend
 
     @property
     def deadline_applies(self) -> bool:
@@ -107,6 +84,27 @@ def read_run(content_key: str) -> CourseRun | None:
     return CourseRun.objects.select_related("course").filter(key=content_key).first()
 
 
+def read_groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun | None) -> tuple[frozenset, tuple]:
+    """The policy's group ids and (its catalog id, whether that catalog holds the run), in one query.
+
+    No lock protects them: the redemption unit reads them before its locks (and again, here, if the locked
+    policy names another catalog).
+    """
+    in_catalog = Value(False)
+    if run is not None:
+        in_catalog = Exists(
+            Catalog.courses.through.objects.filter(catalog_id=OuterRef("catalog_id"), course_id=run.course_id)
+        )
+    rows = list(
+        SubsidyAccessPolicy.all_objects.filter(pk=policy.pk)
+        .annotate(in_catalog=in_catalog)
+        .values_list("catalog_id", "in_catalog", "groups")
+    )
+    if not rows:  # deleted under us: the locked read fails the same way
+        return frozenset(), (None, False)
+    return frozenset(g for *_, g in rows if g is not None), rows[0][:2]
+
+
 def build_context(
     policy: SubsidyAccessPolicy,
     *,
@@ -122,24 +120,33 @@ def build_context(
     totals: ledger_reads.RunningTotals | None = None,
     learner_spend: dict[str, int] | None = None,
 ) -> RedemptionContext:
-    """`run` and `link` may come already read (None included: no such run / no link)."""
+    """Read what the decision needs, unless the caller has read it already (the redemption unit reads some
+    before its locks and the money under them); the context is complete when this returns."""
     if run is _READ_IT:
         run = read_run(content_key)
     if link is _READ_IT:
         link = learner_link(customer=policy.customer_id, lms_user_id=lms_user_id)
+    if policy_group_ids is None or catalog_membership is None or catalog_membership[0] != policy.catalog_id:
+        policy_group_ids, catalog_membership = read_groups_and_catalog_membership(policy, run)
+    linked = link is not None and link.active
+    if totals is None:
+        totals = ledger_reads.running_totals(subsidy=policy.subsidy_id, policy_uuid=policy.pk)
+    if learner_spend is None:
+        learner_spend = ledger_reads.policy_spend(policy.pk, lms_user_id=lms_user_id)
     ctx = RedemptionContext(
         policy=policy,
         lms_user_id=lms_user_id,
         content_key=content_key,
         run=run,
         link=link,
+        group_ids=policy_group_ids,
+        in_catalog=run is not None and catalog_membership[1],
+        learner_in_groups=bool(linked and policy_group_ids and link.groups.filter(pk__in=policy_group_ids).exists()),
+        totals=totals,
+        learner_spend=learner_spend,
         forced=forced,
         price_override_cents=price_cents,
         now=now or timezone.now(),
-        policy_group_ids=policy_group_ids,
-        catalog_membership=catalog_membership,
-        totals=totals,
-        learner_spend_read=learner_spend,
     )
     if run is not None:
         policy.strategy.load(ctx)
@@ -157,22 +164,46 @@ def _refuse(ctx: RedemptionContext, reason: str, detail: str = "", **numbers) ->
     )
 
 
+# The checks that do not depend on the content or the money, one home each: the redemption (`evaluate`),
+# the learner's credits (selectors.credits_available) and allocation (services.allocate) all ask these.
+
+
+def policy_refusal(policy: SubsidyAccessPolicy) -> str | None:
+    """`policy_expired` unless the policy is active, not retired and not deleted."""
+    if not policy.active or policy.retired or policy.is_deleted:
+        return reasons.POLICY_EXPIRED
+    return None
+
+
+def learner_refusal(link: EnterpriseCustomerUser | None, *, policy_group_ids, in_groups) -> str | None:
+    """Not linked (or unlinked), or linked but in none of the policy's groups (none = everyone).
+    `in_groups(group_ids)` says whether the learner belongs to one of them."""
+    if link is None or not link.active:
+        return reasons.LEARNER_NOT_IN_ENTERPRISE
+    if policy_group_ids and not in_groups(policy_group_ids):
+        return reasons.LEARNER_NOT_IN_ENTERPRISE_GROUP
+    return None
+
+
+def subsidy_refusal(policy: SubsidyAccessPolicy, now: dt.datetime) -> str | None:
+    """`subsidy_expired` outside the subsidy's active window."""
+    return None if policy.subsidy.is_active(now) else reasons.SUBSIDY_EXPIRED
+
+
 def evaluate(ctx: RedemptionContext) -> Verdict:
     """DOMAIN.md's checks, in its order. The first failing check gives the reason."""
     policy = ctx.policy
-    if not policy.active or policy.retired or policy.is_deleted:
-        return _refuse(ctx, reasons.POLICY_EXPIRED)
-    if ctx.link is None or not ctx.link.active:
-        return _refuse(ctx, reasons.LEARNER_NOT_IN_ENTERPRISE)
-    group_ids = ctx.group_ids()
-    if group_ids and not ctx.link.groups.filter(pk__in=group_ids).exists():
-        return _refuse(ctx, reasons.LEARNER_NOT_IN_ENTERPRISE_GROUP)
-    if ctx.run is None or not ctx.catalog_contains_run():
+    if reason := policy_refusal(policy):
+        return _refuse(ctx, reason)
+    in_groups = lambda ids: ctx.learner_in_groups  # noqa: E731 - read by build_context
+    if reason := learner_refusal(ctx.link, policy_group_ids=ctx.group_ids, in_groups=in_groups):
+        return _refuse(ctx, reason)
+    if ctx.run is None or not ctx.in_catalog:
         return _refuse(ctx, reasons.CONTENT_NOT_IN_CATALOG)
     if ctx.deadline_applies and ctx.run.is_past_enroll_by(ctx.now):
         return _refuse(ctx, reasons.BEYOND_ENROLLMENT_DEADLINE)
-    if not policy.subsidy.is_active(ctx.now):
-        return _refuse(ctx, reasons.SUBSIDY_EXPIRED)
+    if reason := subsidy_refusal(policy, ctx.now):
+        return _refuse(ctx, reason)
     price = ctx.price_cents
     balance = ctx.balance_cents
     if price > balance:

@@ -12,7 +12,7 @@ from assignments import selectors as assignment_selectors
 from assignments.models import AssignmentState, LearnerContentAssignment
 from customers.selectors import learner_link
 from policies.models import PolicyType, SubsidyAccessPolicy
-from policies.redeemability import Verdict, can_redeem
+from policies.redeemability import Verdict, can_redeem, learner_refusal, policy_refusal, subsidy_refusal
 from subsidies import selectors as ledger_reads
 from subsidies.models import Transaction
 
@@ -63,14 +63,17 @@ def credits_available(customer_id, *, lms_user_id: int, now: dt.datetime | None 
     """
     now = now or timezone.now()
     link = learner_link(customer=customer_id, lms_user_id=lms_user_id)
-    if link is None or not link.active:
+    if learner_refusal(link, policy_group_ids=(), in_groups=None):
         return []
     learner_groups = set(link.groups.values_list("pk", flat=True))
     candidates = live_policies(customer_id).filter(active=True, retired=False).prefetch_related("groups")
     credits = []
     for policy in rank(list(candidates)):
         groups = {group.pk for group in policy.groups.all()}
-        if (groups and not groups & learner_groups) or not policy.subsidy.is_active(now):
+        refused = policy_refusal(policy) or learner_refusal(
+            link, policy_group_ids=groups, in_groups=lambda ids: bool(ids & learner_groups)
+        )
+        if refused or subsidy_refusal(policy, now):
             continue
         remaining = ledger_reads.balance_cents(policy.subsidy_id)
         if policy.spend_limit_cents is not None:

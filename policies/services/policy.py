@@ -16,6 +16,7 @@ from customers.models import EnterpriseCustomerUser
 from policies import reasons
 from policies.errors import PolicyInvalid, RedemptionRefused
 from policies.models import PolicyType, SubsidyAccessPolicy
+from policies.redeemability import policy_refusal, subsidy_refusal
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
 
@@ -89,10 +90,9 @@ def allocate(
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
         policy = SubsidyAccessPolicy.all_objects.select_for_update().get(pk=policy.pk)
-        if not policy.active or policy.retired or policy.is_deleted:
-            raise RedemptionRefused(reasons.POLICY_EXPIRED)
-        if not subsidy.is_active():
-            raise RedemptionRefused(reasons.SUBSIDY_EXPIRED)
+        policy.subsidy = subsidy
+        if reason := policy_refusal(policy) or subsidy_refusal(policy, timezone.now()):
+            raise RedemptionRefused(reason)
         config_id = policy.assignment_configuration_id
         existing = {
             (a.learner_email.lower()): a

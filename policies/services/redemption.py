@@ -22,11 +22,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Value
 from django.utils import timezone
 
 from assignments import services as assignment_services
-from catalog.models import Catalog, CourseRun
+from catalog.models import CourseRun
 from common import events
 from common.errors import DomainError, InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
@@ -37,7 +36,13 @@ from fulfillment.errors import FulfillmentError
 from policies import settlement, tasks
 from policies.errors import RedemptionRefused, TooManyFailedRedemptions
 from policies.models import SubsidyAccessPolicy
-from policies.redeemability import RedemptionContext, build_context, evaluate, read_run
+from policies.redeemability import (
+    RedemptionContext,
+    build_context,
+    evaluate,
+    read_groups_and_catalog_membership,
+    read_run,
+)
 from policies.signals import redemption_reversed
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
@@ -176,7 +181,7 @@ def reserve_redemption(
     attempt = _Attempt(metadata=_bounded_metadata(metadata))
     if run is None or run.key != content_key:
         run = read_run(content_key)
-    group_ids, catalog_membership = _groups_and_catalog_membership(policy, run)
+    group_ids, catalog_membership = read_groups_and_catalog_membership(policy, run)
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
@@ -278,27 +283,6 @@ def _refuse_after_repeated_failures(learner_ledger, lms_user_id: int, content_ke
             f"fix the cause before trying again. Nothing was charged.",
             content_key=content_key,
         )
-
-
-def _groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun | None) -> tuple[frozenset, tuple]:
-    """The policy's group ids and (its catalog id, whether that catalog holds the run), in one query.
-
-    Read before the unit's locks: no lock protects them (the unit re-checks the catalog if the locked
-    policy names another one).
-    """
-    in_catalog = Value(False)
-    if run is not None:
-        in_catalog = Exists(
-            Catalog.courses.through.objects.filter(catalog_id=OuterRef("catalog_id"), course_id=run.course_id)
-        )
-    rows = list(
-        SubsidyAccessPolicy.all_objects.filter(pk=policy.pk)
-        .annotate(in_catalog=in_catalog)
-        .values_list("catalog_id", "in_catalog", "groups")
-    )
-    if not rows:  # deleted under us: the locked read below fails the same way
-        return frozenset(), (None, False)
-    return frozenset(g for *_, g in rows if g is not None), rows[0][:2]
 
 
 def _reserve_checked(ctx: RedemptionContext, attempt: _Attempt) -> tuple[Transaction, EnrollmentRequest]:
