@@ -6,6 +6,9 @@ The checks raise DRF's PermissionDenied / ValidationError, which the one excepti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -15,7 +18,6 @@ from rest_framework.views import APIView
 from accounts.models import CustomerMembership
 from accounts.permissions import is_staff_with, may_manage_customer, own_lms_user_id
 from common.api import errors
-from customers.selectors import learner_link
 
 
 def require_staff(request, perm: str, action: str = "do this") -> None:
@@ -30,13 +32,20 @@ def require_customer(request, customer_id, perm: str, action: str = "do this for
 
 
 def acting_lms_user_id(
-    request, requested: int | None, *, staff_perm: str, customer_id=None, field: str = "lms_user_id"
+    request,
+    requested: int | None,
+    *,
+    staff_perm: str,
+    customer_id=None,
+    is_learner_of: Callable[[int, Any], bool] | None = None,
+    field: str = "lms_user_id",
 ) -> int:
     """The learner this request acts for. A learner acts only for itself: naming another learner is a 403.
 
     Staff with `staff_perm` may name anyone; with `customer_id`, so may an admin of that customer, and a
-    learner acting for itself must be a learner of that customer (linked to it, active or not), so that
-    it cannot list another customer's policies.
+    learner acting for itself must be a learner of that customer (`is_learner_of(lms_user_id, customer_id)`,
+    the caller's, since links are the customers app's and accounts does not import it), so that it cannot
+    list another customer's policies.
     """
     own = own_lms_user_id(request.user)
     if requested is None:
@@ -45,7 +54,7 @@ def acting_lms_user_id(
         requested = own
     if requested == own:
         if customer_id is not None:
-            _require_learner_of(request.user, own, customer_id, staff_perm)
+            _require_learner_of(request.user, own, customer_id, staff_perm, is_learner_of)
         return own
     if is_staff_with(request.user, staff_perm):
         return requested
@@ -56,8 +65,10 @@ def acting_lms_user_id(
     raise PermissionDenied(f"This token acts for learner {own} only; it may not act for learner {requested}.")
 
 
-def _require_learner_of(user, lms_user_id: int, customer_id, staff_perm: str) -> None:
-    if learner_link(customer=customer_id, lms_user_id=lms_user_id) is not None:
+def _require_learner_of(user, lms_user_id: int, customer_id, staff_perm: str, is_learner_of) -> None:
+    if is_learner_of is None:
+        raise TypeError("acting_lms_user_id(customer_id=...) needs is_learner_of")
+    if is_learner_of(lms_user_id, customer_id):
         return
     if may_manage_customer(user, customer_id, staff_perm):
         return

@@ -15,6 +15,7 @@ from accounts.api import acting_lms_user_id
 from catalog.models import CourseRun
 from common.api import errors, validated_query
 from customers.models import EnterpriseCustomer
+from customers.selectors import learner_link
 from policies import reasons, selectors
 from policies.api.serializers import (
     CanRedeemQuerySerializer,
@@ -103,7 +104,11 @@ class CanRedeemView(APIView):
         query = validated_query(CanRedeemQuerySerializer, request)
         customer = get_object_or_404(EnterpriseCustomer, pk=customer_uuid)
         lms_user_id = acting_lms_user_id(
-            request, query.get("lms_user_id"), staff_perm=CHECK_PERM, customer_id=customer.pk
+            request,
+            query.get("lms_user_id"),
+            staff_perm=CHECK_PERM,
+            customer_id=customer.pk,
+            is_learner_of=_is_learner_of,
         )
         keys = list(dict.fromkeys(query["content_key"]))
         return Response([_can_redeem_one(customer, lms_user_id, key) for key in keys])
@@ -154,7 +159,11 @@ class CreditsAvailableView(APIView):
         query = validated_query(CreditsQuerySerializer, request)
         customer = get_object_or_404(EnterpriseCustomer, pk=query["enterprise_customer_uuid"])
         lms_user_id = acting_lms_user_id(
-            request, query.get("lms_user_id"), staff_perm=CHECK_PERM, customer_id=customer.pk
+            request,
+            query.get("lms_user_id"),
+            staff_perm=CHECK_PERM,
+            customer_id=customer.pk,
+            is_learner_of=_is_learner_of,
         )
         rows = []
         for credit in selectors.credits_available(customer.pk, lms_user_id=lms_user_id):
@@ -164,3 +173,8 @@ class CreditsAvailableView(APIView):
             policy.subsidy_expiration_date = policy.subsidy.expiration_datetime
             rows.append(policy)
         return Response(CreditSerializer(rows, many=True).data)
+
+
+def _is_learner_of(lms_user_id: int, customer_id) -> bool:
+    """Linked to the customer, active or not (what acting_lms_user_id asks of a learner acting for itself)."""
+    return learner_link(customer=customer_id, lms_user_id=lms_user_id) is not None

@@ -4,10 +4,13 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import MembershipRole
+from accounts.models import CustomerMembership, MembershipRole
 from accounts.services import provision_api_user
 from common.errors import DomainError
-from customers.models import EnterpriseCustomer
+
+# The customer model through the membership's relation: accounts does not import the customers app
+# (customers' API imports accounts' permissions; the other way round would be an import cycle).
+EnterpriseCustomer = CustomerMembership._meta.get_field("customer").related_model
 
 
 def _is_uuid(value: str) -> bool:
