@@ -55,8 +55,11 @@ class Gunicorn:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         env = os.environ | {"DEBUG": "False", "LOG_LEVEL": "WARNING"} | self.extra_env
         command = [str(gunicorn), "learner_credit.wsgi", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}"]
+        # Always explicit: gunicorn reads ./gunicorn.conf.py (the deployment's threaded config) by default.
         if self.threads > 1:
             command += ["-k", "gthread", "--threads", str(self.threads)]
+        else:
+            command += ["-k", "sync", "--threads", "1"]
         command += ["--timeout", "60", "--log-level", "warning"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

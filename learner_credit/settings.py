@@ -271,7 +271,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {
         "learner_credit.events": {"level": env("EVENTS_LOG_LEVEL", default="INFO")},
-        "django_structlog": {"level": env("REQUEST_LOG_LEVEL", default="WARNING")},
+        "django_structlog": {"level": env("REQUEST_LOG_LEVEL", default="ERROR")},
+        # Django logs every 4xx as a warning; refusals are already one event line each (above).
+        "django.request": {"level": env("DJANGO_REQUEST_LOG_LEVEL", default="ERROR")},
         # getsmarter-api-clients logs a failed allocation's whole payload (the learner's name, email, date of
         # birth); our DownstreamCall rows keep what is needed without it.
         "getsmarter_api_clients": {"handlers": [], "level": "CRITICAL", "propagate": False},
