@@ -31,22 +31,20 @@ def own_lms_user_id(user) -> int | None:
         return None
 
 
-def administered_customer_ids(user) -> set[UUID]:
-    """Customers this user administers (role `admin`)."""
+def _membership_customer_ids(user, **roles) -> set[UUID]:
     if not (user and user.is_authenticated and user.is_active):
         return set()
-    return set(
-        CustomerMembership.objects.filter(user_id=user.pk, role=MembershipRole.ADMIN).values_list(
-            "customer_id", flat=True
-        )
-    )
+    return set(CustomerMembership.objects.filter(user_id=user.pk, **roles).values_list("customer_id", flat=True))
+
+
+def administered_customer_ids(user) -> set[UUID]:
+    """Customers this user administers (role `admin`)."""
+    return _membership_customer_ids(user, role=MembershipRole.ADMIN)
 
 
 def member_customer_ids(user) -> set[UUID]:
     """Customers this user belongs to in any role (admin or learner)."""
-    if not (user and user.is_authenticated and user.is_active):
-        return set()
-    return set(CustomerMembership.objects.filter(user_id=user.pk).values_list("customer_id", flat=True))
+    return _membership_customer_ids(user)
 
 
 def customer_scope(user, perm: str) -> set[UUID] | None:

@@ -18,7 +18,7 @@ from assignments.models import (
     LearnerContentAssignmentAction,
 )
 from assignments.services import cancel, lock_assignment
-from common.admin import HistoryAdmin, ReadOnlyAdminMixin
+from common.admin import HistoryAdmin, ReadOnlyAdminMixin, transaction_link
 from common.errors import DomainError
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from common.money import format_cents
@@ -119,10 +119,7 @@ class LearnerContentAssignmentAdmin(ReadOnlyAdminMixin, HistoryAdmin):
 
     @admin.display(description="transaction")
     def transaction_link(self, obj: LearnerContentAssignment):
-        if obj.transaction_uuid is None:
-            return "-"
-        url = reverse("admin:subsidies_transaction_change", args=[obj.transaction_uuid])
-        return format_html('<a href="{}">{}</a>', url, obj.transaction_uuid)
+        return transaction_link(obj.transaction_uuid)
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("assignments.change_learnercontentassignment")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.forms import Form
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.errors import DomainError, InvalidInput
@@ -63,3 +65,12 @@ def add_domain_error(form: Form, error: DomainError) -> None:
 def message_domain_error(request, error: DomainError, *, prefix: str = "") -> None:
     """Show a domain error as an admin error message, with its stable reason code."""
     messages.error(request, f"{prefix}{error.message} ({error.reason})")
+
+
+def transaction_link(transaction_uuid) -> str:
+    """A ledger transaction's uuid as a link to its admin page ("-" without one); by URL name, so any app's
+    admin can link to the ledger without importing it."""
+    if transaction_uuid is None:
+        return "-"
+    url = reverse("admin:subsidies_transaction_change", args=[transaction_uuid])
+    return format_html('<a href="{}">{}</a>', url, transaction_uuid)

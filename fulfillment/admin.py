@@ -1,10 +1,8 @@
 """Staff UI for enrollments: read-only. Enrollments change only through redemptions and reversals."""
 
 from django.contrib import admin
-from django.urls import reverse
-from django.utils.html import format_html
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin, transaction_link
 from fulfillment.models import Enrollment
 
 
@@ -31,7 +29,4 @@ class EnrollmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="transaction", ordering="transaction_uuid")
     def ledger_transaction(self, obj: Enrollment):
-        if obj.transaction_uuid is None:
-            return "-"
-        url = reverse("admin:subsidies_transaction_change", args=[obj.transaction_uuid])
-        return format_html('<a href="{}">{}</a>', url, obj.transaction_uuid)
+        return transaction_link(obj.transaction_uuid)

@@ -27,6 +27,7 @@ from django.utils.module_loading import import_string
 from catalog.models import CourseRun
 
 FALLBACK_ORDER_KEY = "fallback_external_fulfillment_reference_id"
+LOCAL_ORDER_PREFIX = "local-order-"
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class LocalEnrollmentBackend:
     def fulfil(self, request: EnrollmentRequest, progress: FulfillmentProgress) -> FulfillmentResult:
         order_reference = ""
         if request.is_exec_ed:
-            order_reference = request.fallback_order_reference or f"local-order-{request.transaction_uuid}"
+            order_reference = request.fallback_order_reference or f"{LOCAL_ORDER_PREFIX}{request.transaction_uuid}"
         return FulfillmentResult(fulfillment_identifier="", external_order_reference=order_reference)
 
     def unenroll(self, target: Unenrollment, progress: FulfillmentProgress) -> None:

@@ -56,7 +56,7 @@ def check_enrollable(request: EnrollmentRequest, *, now: dt.datetime | None = No
 
 def _check_exec_ed_data(request: EnrollmentRequest) -> None:
     meta = request.metadata
-    if meta.get("fallback_external_fulfillment_reference_id"):
+    if request.fallback_order_reference:
         return  # the order already exists at the provider
     missing = [label for key, label in EXEC_ED_REQUIRED.items() if not str(meta.get(key) or "").strip()]
     if request.data_sharing_consent_required and meta.get(EXEC_ED_CONSENT[0]) is not True:

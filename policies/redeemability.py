@@ -175,12 +175,12 @@ def policy_refusal(policy: SubsidyAccessPolicy) -> str | None:
     return None
 
 
-def learner_refusal(link: EnterpriseCustomerUser | None, *, policy_group_ids, in_groups) -> str | None:
-    """Not linked (or unlinked), or linked but in none of the policy's groups (none = everyone).
-    `in_groups(group_ids)` says whether the learner belongs to one of them."""
+def learner_refusal(link: EnterpriseCustomerUser | None, *, policy_has_groups: bool, in_groups: bool) -> str | None:
+    """Not linked (or unlinked), or linked but in none of the policy's groups (a policy without groups is
+    for every linked learner)."""
     if link is None or not link.active:
         return reasons.LEARNER_NOT_IN_ENTERPRISE
-    if policy_group_ids and not in_groups(policy_group_ids):
+    if policy_has_groups and not in_groups:
         return reasons.LEARNER_NOT_IN_ENTERPRISE_GROUP
     return None
 
@@ -195,8 +195,7 @@ def evaluate(ctx: RedemptionContext) -> Verdict:
     policy = ctx.policy
     if reason := policy_refusal(policy):
         return _refuse(ctx, reason)
-    in_groups = lambda ids: ctx.learner_in_groups  # noqa: E731 - read by build_context
-    if reason := learner_refusal(ctx.link, policy_group_ids=ctx.group_ids, in_groups=in_groups):
+    if reason := learner_refusal(ctx.link, policy_has_groups=bool(ctx.group_ids), in_groups=ctx.learner_in_groups):
         return _refuse(ctx, reason)
     if ctx.run is None or not ctx.in_catalog:
         return _refuse(ctx, reasons.CONTENT_NOT_IN_CATALOG)

@@ -63,7 +63,7 @@ def credits_available(customer_id, *, lms_user_id: int, now: dt.datetime | None 
     """
     now = now or timezone.now()
     link = learner_link(customer=customer_id, lms_user_id=lms_user_id)
-    if learner_refusal(link, policy_group_ids=(), in_groups=None):
+    if learner_refusal(link, policy_has_groups=False, in_groups=False):
         return []
     learner_groups = set(link.groups.values_list("pk", flat=True))
     candidates = live_policies(customer_id).filter(active=True, retired=False).prefetch_related("groups")
@@ -71,7 +71,7 @@ def credits_available(customer_id, *, lms_user_id: int, now: dt.datetime | None 
     for policy in rank(list(candidates)):
         groups = {group.pk for group in policy.groups.all()}
         refused = policy_refusal(policy) or learner_refusal(
-            link, policy_group_ids=groups, in_groups=lambda ids: bool(ids & learner_groups)
+            link, policy_has_groups=bool(groups), in_groups=bool(groups & learner_groups)
         )
         if refused or subsidy_refusal(policy, now):
             continue

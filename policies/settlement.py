@@ -104,7 +104,7 @@ def attempt_fulfilment(transaction_uuid: uuid.UUID, *, whenever: bool = False) -
     the same transaction make one downstream call. `whenever`: do not wait for the job's next scheduled
     try (staff "retry now", the operator's reconcile); a live lease is still respected.
     """
-    if connection.in_atomic_block and not getattr(settings, "FULFILLMENT_ALLOW_IN_TRANSACTION", False):
+    if connection.in_atomic_block:
         raise RuntimeError("attempt_fulfilment must run outside any database transaction (no lock held).")
     now = timezone.now()
     claimable = FulfillmentJob.objects.filter(pk=transaction_uuid, state=JobState.PENDING).filter(
@@ -168,7 +168,6 @@ def _settle(transaction_uuid, request, progress, result, error) -> Attempted:
             job.save()
             return Attempted(entry, job, claimed=True, error=error)
         _close_job(job, entry, error)
-        redemption_settled.send(sender=Transaction, entry=entry, error=error)
         return Attempted(entry, job, claimed=True, error=error)
 
 
@@ -184,12 +183,14 @@ def _lock_for_settling(transaction_uuid) -> tuple[Transaction, FulfillmentJob | 
 
 
 def _close_job(job: FulfillmentJob, entry: Transaction, error: DomainError | None) -> None:
+    """The job follows its settled transaction; receivers of redemption_settled learn of it, same transaction."""
     job.state = JobState.SUCCEEDED if entry.state == TransactionState.COMMITTED else JobState.FAILED
     job.fulfillment_identifier = entry.fulfillment_identifier
     if error is not None:
         job.last_error_reason, job.last_error_message = error.reason, failure_message(error)
     job.settled_at = timezone.now()
     job.save()
+    redemption_settled.send(sender=Transaction, entry=entry, error=error)
 
 
 def unenroll_downstream(entry: Transaction) -> None:
@@ -282,15 +283,21 @@ def due_jobs(*, whenever: bool = False, limit: int | None = None) -> list[uuid.U
     return list(uuids[:limit] if limit else uuids)
 
 
-def reconcile(*, whenever: bool = False, limit: int | None = None) -> dict[str, int]:
-    """Try every due pending job once (all of them, `whenever`): what the periodic task and the operator's
-    `manage.py reconcile_fulfillment` run. Returns counts by outcome."""
+def try_jobs(transaction_uuids, *, whenever: bool) -> dict[str, int]:
+    """One try of each job; counts by what its transaction came to ("skipped": a try was under way elsewhere,
+    or it was settled). The reconciler's and staff's "Retry now"."""
     counts = {"committed": 0, "failed": 0, "pending": 0, "skipped": 0}
-    for transaction_uuid in due_jobs(whenever=whenever, limit=limit):
+    for transaction_uuid in transaction_uuids:
         attempted = attempt_fulfilment(transaction_uuid, whenever=whenever)
         key = attempted.transaction.state if attempted.claimed else "skipped"
         counts[key if key in counts else "skipped"] += 1
     return counts
+
+
+def reconcile(*, whenever: bool = False, limit: int | None = None) -> dict[str, int]:
+    """Try every due pending job once (all of them, `whenever`): what the periodic task and the operator's
+    `manage.py reconcile_fulfillment` run. Returns counts by outcome."""
+    return try_jobs(due_jobs(whenever=whenever, limit=limit), whenever=whenever)
 
 
 def mark_failed(*, transaction_uuid: uuid.UUID, actor=None, note: str = "") -> Transaction:
@@ -310,5 +317,4 @@ def mark_failed(*, transaction_uuid: uuid.UUID, actor=None, note: str = "") -> T
             )
         _settle_failed(entry, error)
         _close_job(job, entry, error)
-        redemption_settled.send(sender=Transaction, entry=entry, error=error)
         return entry

@@ -17,13 +17,19 @@ from policies import settlement
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="policies.tasks.fulfil_transaction")
-def fulfil_transaction(transaction_uuid: str) -> str:
-    """One scheduled try of a pending transaction's fulfillment; schedules the next one if still unknown."""
+def fulfil_and_schedule(transaction_uuid) -> settlement.Attempted:
+    """One try of a pending transaction's fulfillment; if its outcome is still unknown, queue the next.
+    What the redeem request does after the reservation, and what each scheduled try does."""
     attempted = settlement.attempt_fulfilment(transaction_uuid)
     if attempted.claimed and attempted.pending and attempted.job is not None:
         schedule_fulfilment(attempted.job)
-    return attempted.transaction.state
+    return attempted
+
+
+@shared_task(name="policies.tasks.fulfil_transaction")
+def fulfil_transaction(transaction_uuid: str) -> str:
+    """One scheduled try of a pending transaction's fulfillment."""
+    return fulfil_and_schedule(transaction_uuid).transaction.state
 
 
 @shared_task(name="policies.tasks.reconcile_fulfillment")

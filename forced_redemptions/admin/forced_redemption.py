@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from common.admin import HistoryAdmin, message_domain_error
+from common.admin import HistoryAdmin, message_domain_error, transaction_link
 from common.errors import DomainError
 from common.money import format_cents
 from customers.models import EnterpriseCustomerUser
@@ -74,13 +74,6 @@ OUTCOME_FIELDS = (
     "traceback_text",
 )
 RECORD_FIELDS = ("created_by", "created", "modified_by", "modified")
-
-
-def transaction_link(transaction_uuid):
-    if transaction_uuid is None:
-        return "-"
-    url = reverse("admin:subsidies_transaction_change", args=[transaction_uuid])
-    return format_html('<a href="{}">{}</a>', url, transaction_uuid)
 
 
 _STATE_COLOURS = {

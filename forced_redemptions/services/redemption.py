@@ -37,6 +37,7 @@ from forced_redemptions.services.validation import (
     ensure_not_duplicate,
     validate_fields,
 )
+from fulfillment.backends import FALLBACK_ORDER_KEY
 from fulfillment.services import TERMS_FORMAT
 from policies.services import Reservation, complete_redemption, reserve_redemption
 from subsidies.models import Transaction, TransactionState
@@ -205,7 +206,7 @@ def redemption_metadata(record: ForcedPolicyRedemption, *, is_exec_ed: bool) -> 
         "geag_data_share_consent": record.learner_data_share_consent,
     }
     if record.external_order_reference:
-        exec_ed["fallback_external_fulfillment_reference_id"] = record.external_order_reference
+        exec_ed[FALLBACK_ORDER_KEY] = record.external_order_reference
     return metadata | exec_ed
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from assignments.models import AssignmentState, LearnerContentAssignment
 from conftest import requires_postgres
@@ -168,25 +168,29 @@ def test_an_lms_that_is_down_leaves_the_redemption_pending_until_it_is_back(lms_
     assert settlement.reconcile(whenever=True) == {"committed": 0, "failed": 0, "pending": 0, "skipped": 0}
 
 
+def _twice_at_once(call) -> list:
+    """`call()` in two threads at once, each on its own database connection; their results."""
+    results = []
+
+    def run():
+        try:
+            results.append(call())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 @requires_postgres
 def test_a_concurrent_double_submit_charges_once_and_calls_the_lms_once(lms_backend):
     s = make_scenario(price_cents=PRICE)
     lms_backend.latency_seconds = 0.3  # the second submit arrives while the first waits for the LMS
-    results = []
-
-    def submit():
-        from django.db import connection
-
-        try:
-            results.append(_redeem(s).uuid)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _twice_at_once(lambda: _redeem(s).uuid)
 
     assert len(results) == 2 and len(set(results)) == 1
     assert len(lms_backend.calls_to("enroll")) == 1
@@ -201,21 +205,7 @@ def test_concurrent_tries_of_one_transaction_make_one_downstream_call(lms_backen
     lms_backend.latency_seconds = 0.3  # both tries overlap
     calls_before = len(lms_backend.calls_to("enroll"))
 
-    results = []
-
-    def try_once():
-        from django.db import connection
-
-        try:
-            results.append(settlement.attempt_fulfilment(entry.uuid, whenever=True).claimed)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=try_once) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _twice_at_once(lambda: settlement.attempt_fulfilment(entry.uuid, whenever=True).claimed)
 
     assert sorted(results) == [False, True]
     assert len(lms_backend.calls_to("enroll")) == calls_before + 1

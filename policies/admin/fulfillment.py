@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin, transaction_link
 from common.errors import DomainError
 from fulfillment.models import DownstreamCall, FulfillmentJob, JobState
 from policies import settlement
@@ -71,8 +70,7 @@ class FulfillmentJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="transaction", ordering="transaction_uuid")
     def ledger_transaction(self, obj: FulfillmentJob):
-        url = reverse("admin:subsidies_transaction_change", args=[obj.transaction_uuid])
-        return format_html('<a href="{}">{}</a>', url, obj.transaction_uuid)
+        return transaction_link(obj.transaction_uuid)
 
     @admin.display(description="every downstream answer")
     def downstream_calls(self, obj: FulfillmentJob):
@@ -106,10 +104,8 @@ class FulfillmentJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry now (one try each, whatever the schedule)", permissions=["change"])
     def retry_now(self, request, queryset):
-        outcomes = {"committed": 0, "failed": 0, "pending": 0, "skipped": 0}
-        for job in queryset.filter(state=JobState.PENDING)[:MAX_JOBS_PER_ACTION]:
-            attempted = settlement.attempt_fulfilment(job.transaction_uuid, whenever=True)
-            outcomes[attempted.transaction.state if attempted.claimed else "skipped"] += 1
+        pending = queryset.filter(state=JobState.PENDING).values_list("transaction_uuid", flat=True)
+        outcomes = settlement.try_jobs(list(pending[:MAX_JOBS_PER_ACTION]), whenever=True)
         self.message_user(
             request,
             f"{outcomes['committed']} committed, {outcomes['failed']} failed, {outcomes['pending']} still pending "

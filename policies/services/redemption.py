@@ -115,6 +115,7 @@ def redeem(
     so a retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
     """
     started = time.perf_counter()
+    outcome, reason, entry = "error", "", None  # "error": not a domain outcome (a bug), counted all the same
     try:
         result = complete_redemption(
             reserve_redemption(
@@ -127,27 +128,22 @@ def redeem(
                 run=run,
             )
         )
+        entry = result.transaction
+        outcome = entry.state if result.created else "repeat"
+        return result
     except DomainError as error:
-        outcome = "failed" if isinstance(error, FulfillmentError) else "refused"
+        outcome, reason = ("failed" if isinstance(error, FulfillmentError) else "refused"), error.reason
+        raise
+    finally:
         events.redemption(
             outcome=outcome,
             policy_uuid=policy.pk,
             lms_user_id=lms_user_id,
             content_key=content_key,
-            reason=error.reason,
+            transaction_uuid=entry.uuid if entry is not None else None,
+            reason=reason,
             seconds=time.perf_counter() - started,
         )
-        raise
-    entry = result.transaction
-    events.redemption(
-        outcome=entry.state if result.created else "repeat",
-        policy_uuid=policy.pk,
-        lms_user_id=lms_user_id,
-        content_key=content_key,
-        transaction_uuid=entry.uuid,
-        seconds=time.perf_counter() - started,
-    )
-    return result
 
 
 def reserve_redemption(
@@ -238,23 +234,15 @@ def complete_redemption(reservation: Reservation) -> Redemption:
         return Redemption(transaction=entry, created=reservation.created)
     if connection.in_atomic_block:
         # The caller's transaction is still open (its locks too): call the downstream once it has committed.
-        transaction.on_commit(lambda: _fulfil_now(entry.uuid))
+        transaction.on_commit(lambda: tasks.fulfil_and_schedule(entry.uuid))
         return Redemption(transaction=entry, created=True)
-    attempted = _fulfil_now(entry.uuid)
+    attempted = tasks.fulfil_and_schedule(entry.uuid)
     entry = attempted.transaction
     if entry.state == TransactionState.FAILED:
         if isinstance(attempted.error, FulfillmentError):
             raise attempted.error
         raise FulfillmentError(entry.failure_message, reason=entry.failure_reason)
     return Redemption(transaction=entry, created=True)
-
-
-def _fulfil_now(transaction_uuid) -> settlement.Attempted:
-    """One try of a reserved transaction's fulfillment; if its outcome is still unknown, queue the next."""
-    attempted = settlement.attempt_fulfilment(transaction_uuid)
-    if attempted.pending and attempted.claimed and attempted.job is not None:
-        tasks.schedule_fulfilment(attempted.job)
-    return attempted
 
 
 def _bounded_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
