@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT ?= 8000
 DEMO_ADMIN_PASSWORD ?= admin
-# Tests, benchmarks and the schema run without DEBUG, which needs a SECRET_KEY: a throwaway one unless set.
+# Serving without DEBUG (the benchmarks' gunicorn) needs a SECRET_KEY: a throwaway one unless set.
 export SECRET_KEY ?= insecure-throwaway-key-for-tests-and-benchmarks-only-0123456789
 
 .PHONY: run test lint bench venv schema worker beat

@@ -5,11 +5,11 @@ IMMEDIATE transactions so that concurrent writers queue for the write lock inste
 half-way through a redemption.
 """
 
+import secrets
 from pathlib import Path
 
 import environ
 import structlog
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,17 +19,18 @@ env = environ.Env(
     LOCK_WAIT_TIMEOUT_SECONDS=(float, 5.0),
 )
 
-# Off unless asked for (`make run` asks). Without DEBUG the service needs a real SECRET_KEY and refuses to
-# start without one; `make test` and `make bench` pass a throwaway key of their own (Makefile).
+# Off unless asked for (`make run` asks). Without DEBUG the service needs a real SECRET_KEY: serving refuses
+# to start without one (wsgi.py) and `check --deploy` reports it (common/checks.py). Management commands that
+# serve nothing (migrations, checks, the schema) run with a throwaway key of their own process.
 DEBUG = env("DEBUG")
 SECRET_KEY = env("SECRET_KEY", default="")
+SECRET_KEY_IS_SET = bool(SECRET_KEY)
+SECRET_KEY_MISSING = (
+    'SECRET_KEY is not set. Set it (a long random string, e.g. from `python -c "import secrets; '
+    'print(secrets.token_urlsafe(50))"`), or set DEBUG=true for local development.'
+)
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            'SECRET_KEY is not set. Set it (a long random string, e.g. from `python -c "import secrets; '
-            'print(secrets.token_urlsafe(50))"`), or set DEBUG=true for local development.'
-        )
-    SECRET_KEY = "dev-only-insecure-key-for-debug-" + "0" * 32
+    SECRET_KEY = ("dev-only-insecure-key-for-debug-" + "0" * 32) if DEBUG else secrets.token_urlsafe(50)
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 
 # Behind TLS in production (README, "Deploying"); off by default so plain-HTTP local runs and tests work.

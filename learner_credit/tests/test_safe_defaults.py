@@ -45,9 +45,21 @@ def test_check_deploy_is_clean_under_the_documented_production_environment():
 
 def test_without_debug_the_service_refuses_to_start_without_a_secret_key():
     env = {"DEBUG": "false", "SECRET_KEY": ""}
-    result = _manage("check", env=env)
-    assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
+    serving = subprocess.run(
+        [sys.executable, "-c", "import learner_credit.wsgi"],
+        cwd=settings.BASE_DIR,
+        env={k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert serving.returncode != 0
+    assert "SECRET_KEY is not set" in serving.stderr
+    deploy = _manage("check", "--deploy", env=env)
+    assert deploy.returncode != 0
+    assert "SECRET_KEY is not set" in deploy.stderr + deploy.stdout
+    # Commands that serve nothing still run (a fresh clone's `manage.py check`, `makemigrations --check`).
+    assert _manage("check", env=env).returncode == 0
 
 
 def test_debug_is_off_unless_asked_for():

@@ -13,13 +13,13 @@ import os
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from learner_credit.tests.api_helpers import make_user
-from learner_credit.wsgi import application
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "12"))
 
@@ -130,7 +130,9 @@ def root_token(db):
     return Token.objects.create(user=make_user("schemathesis-root", is_staff=True, is_superuser=True)).key
 
 
-# Loaded at collection (no database needed to build the schema); one test per operation.
+# Loaded at collection (no database needed to build the schema); one test per operation. The app is built
+# here, not imported from learner_credit.wsgi, which refuses to serve without a SECRET_KEY of the environment's.
+application = get_wsgi_application()
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 
