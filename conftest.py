@@ -80,3 +80,17 @@ def lms_backend(settings, monkeypatch, fake_lms, fake_geag):
     yield fake_lms
     cache.clear()
     RequestCache.clear_all_namespaces()
+
+
+@pytest.fixture(scope="session")
+def _lms_signer():
+    from testing.lms_jwt import LmsSigner
+
+    return LmsSigner()  # one RSA key per run: generating one costs ~0.1 s
+
+
+@pytest.fixture
+def lms_signer(settings, _lms_signer):
+    """An LMS that signs JWTs (testing/lms_jwt.py), with the service configured to trust its keys."""
+    settings.JWT_AUTH = _lms_signer.jwt_auth(settings.JWT_AUTH)
+    return _lms_signer

@@ -15,7 +15,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import CustomerMembership
+from accounts.jwt import grants_of
+from accounts.models import CustomerMembership, MembershipRole
 from accounts.permissions import is_staff_with, may_manage_customer, own_lms_user_id
 from common.api import errors
 
@@ -100,11 +101,25 @@ class MeView(APIView):
     @extend_schema(operation_id="me", responses={200: MeSerializer, **errors()})
     def get(self, request):
         user = request.user
-        data = {
-            "username": user.get_username(),
-            "is_staff": user.is_staff,
-            "is_superuser": user.is_superuser,
-            "lms_user_id": own_lms_user_id(user),
-            "memberships": CustomerMembership.objects.filter(user=user),
-        }
+        grants = grants_of(user)
+        if grants is None:
+            data = {
+                "username": user.get_username(),
+                "is_staff": user.is_staff,
+                "is_superuser": user.is_superuser,
+                "lms_user_id": own_lms_user_id(user),
+                "memberships": CustomerMembership.objects.filter(user=user),
+            }
+        else:  # an LMS JWT: what its claims grant, nothing stored
+            memberships = [{"customer_id": c, "role": MembershipRole.ADMIN} for c in sorted(grants.admin_of)]
+            memberships += [
+                {"customer_id": c, "role": MembershipRole.LEARNER} for c in sorted(grants.learner_of - grants.admin_of)
+            ]
+            data = {
+                "username": user.get_username(),
+                "is_staff": grants.operator,
+                "is_superuser": False,
+                "lms_user_id": grants.lms_user_id,
+                "memberships": memberships,
+            }
         return Response(MeSerializer(data).data)

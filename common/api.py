@@ -27,9 +27,8 @@ from rest_framework.views import set_rollback
 
 from common.errors import DomainError, LockWaitTimeout
 from common.input_safety import database_unavailable
+from common.models import MAX_LMS_USER_ID
 
-# PositiveIntegerField's ceiling: an lms_user_id above it could not be stored or even looked up on SQLite.
-MAX_LMS_USER_ID = 2_147_483_647
 # A ceiling for any amount of money: $10 trillion, exact in a JSON float and far inside BIGINT.
 MAX_CENTS = 10**15
 RETRY_AFTER_SECONDS = 1

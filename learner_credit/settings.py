@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "simple_history",
     "django_prometheus",
     "django_structlog",
+    "corsheaders",
+    "csrf",  # edx-drf-extensions: GET /csrf/api/v1/token, which Open edX frontends call before a POST
     "common",
     "customers",
     "accounts",
@@ -75,8 +77,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "common.input_safety.UnsafeRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # Joins the LMS's two JWT cookies into the one JwtAuthentication reads (accounts/authentication.py).
+    "edx_rest_framework_extensions.auth.jwt.middleware.JwtAuthCookieMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -203,10 +208,45 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="learner-credit@localhost")
 
+# --- the Open edX LMS's JWTs (README, "Using it from Open edX") ---------------------------------------------
+# On when the LMS's signing key is configured: JWT_SECRET_KEY (HS256, a development LMS) and/or
+# JWT_PUBLIC_SIGNING_JWK_SET (a JSON JWK set of public keys, RS512, a production LMS). Verified by
+# edx-drf-extensions against JWT_ISSUER and JWT_AUDIENCE; the claims' rights are read in accounts/jwt.py.
+JWT_ISSUER = env("JWT_ISSUER", default="http://localhost:18000/oauth2")
+JWT_AUDIENCE = env("JWT_AUDIENCE", default="lms-key")
+JWT_SECRET_KEY = env("JWT_SECRET_KEY", default="")
+JWT_PUBLIC_SIGNING_JWK_SET = env("JWT_PUBLIC_SIGNING_JWK_SET", default="")
+JWT_AUTH = {
+    "JWT_ISSUERS": [{"ISSUER": JWT_ISSUER, "AUDIENCE": JWT_AUDIENCE, "SECRET_KEY": JWT_SECRET_KEY or None}],
+    "JWT_ISSUER": JWT_ISSUER,
+    "JWT_AUDIENCE": JWT_AUDIENCE,
+    # Never Django's SECRET_KEY, which drf-jwt would fall back to: only the LMS's key verifies its tokens.
+    "JWT_SECRET_KEY": JWT_SECRET_KEY or None,
+    "JWT_PUBLIC_SIGNING_JWK_SET": JWT_PUBLIC_SIGNING_JWK_SET or None,
+    "JWT_ALGORITHM": "HS256",
+    "JWT_DECODE_HANDLER": "edx_rest_framework_extensions.auth.jwt.decoder.jwt_decode_handler",
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=1),
+    "JWT_AUTH_HEADER_PREFIX": "JWT",
+    "JWT_AUTH_COOKIE": "edx-jwt-cookie",
+    "JWT_AUTH_COOKIE_HEADER_PAYLOAD": env("JWT_AUTH_COOKIE_HEADER_PAYLOAD", default="edx-jwt-cookie-header-payload"),
+    "JWT_AUTH_COOKIE_SIGNATURE": env("JWT_AUTH_COOKIE_SIGNATURE", default="edx-jwt-cookie-signature"),
+    "JWT_PAYLOAD_GET_USERNAME_HANDLER": lambda payload: payload.get("preferred_username") or payload.get("username"),
+}
+EDX_DRF_EXTENSIONS = {
+    # Only the email is copied onto the user; rights (is_staff included) are read from each token, not stored.
+    "JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING": {"email": "email"},
+}
+# Open edX frontends (the learner portal) call from their own origin with the JWT cookies.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/(api|csrf)/.*$"
+
 REST_FRAMEWORK = {
     # Token first: an unauthenticated request gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.TokenAuthentication",
+        "accounts.authentication.LmsJwtAuthentication",  # off (passes) unless the LMS's key is configured
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -278,6 +318,8 @@ LOGGING = {
         # getsmarter-api-clients logs a failed allocation's whole payload (the learner's name, email, date of
         # birth); our DownstreamCall rows keep what is needed without it.
         "getsmarter_api_clients": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        # edx-drf-extensions logs a traceback for every refused JWT; the caller's 401 says why already.
+        "edx_rest_framework_extensions.auth.jwt": {"level": env("JWT_LOG_LEVEL", default="CRITICAL")},
     },
 }
 # Request log lines carry a request id, not the user: binding the user would load the session from the

@@ -1,4 +1,4 @@
-"""Root URLs: the admin, the REST API under /api/ (learner_credit/api_urls.py), /health/ and /metrics."""
+"""Root URLs: the admin, the REST API under /api/ (learner_credit/api_urls.py), /health/, /metrics, /csrf/."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
     path("api/", include("learner_credit.api_urls")),
+    path("", include("csrf.urls")),  # /csrf/api/v1/token, for Open edX frontends posting with JWT cookies
 ]
 
 # JSON for unknown /api/ addresses (e.g. a malformed uuid in a path); Django's pages elsewhere.

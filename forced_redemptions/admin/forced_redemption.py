@@ -20,6 +20,7 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from common.admin import HistoryAdmin, message_domain_error, transaction_link
 from common.errors import DomainError
+from common.models import MAX_LMS_USER_ID
 from common.money import format_cents
 from customers.models import EnterpriseCustomerUser
 from forced_redemptions import selectors
@@ -37,8 +38,6 @@ from forced_redemptions.services import (
     update_forced_redemption,
 )
 
-_MAX_LMS_USER_ID = 2**31 - 1  # PositiveIntegerField: larger numbers are no learner id
-
 
 def _search_word(word: str) -> Q:
     """Records that one search word finds (see ForcedRedemptionAdmin.get_search_results)."""
@@ -55,7 +54,7 @@ def _search_word(word: str) -> Q:
         pass
     else:
         match |= Q(uuid=value) | Q(subsidy_access_policy_id=value) | Q(transaction_uuid=value)
-    if word.isascii() and word.isdigit() and int(word) <= _MAX_LMS_USER_ID:
+    if word.isascii() and word.isdigit() and int(word) <= MAX_LMS_USER_ID:
         match |= Q(lms_user_id=int(word))
     return match
 
