@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
 from edx_rest_framework_extensions.auth.jwt.decoder import unsafe_jwt_decode_handler
 from rest_framework import authentication, exceptions
@@ -78,3 +79,19 @@ def _why_refused(request, error: exceptions.AuthenticationFailed) -> str:
     if claims.get("aud") != issuer["AUDIENCE"]:
         return f"The JWT is for audience {claims.get('aud')!r}, not {issuer['AUDIENCE']!r}."
     return "The JWT's signature does not verify with the LMS keys this service is configured with."
+
+
+class LmsJwtScheme(OpenApiAuthenticationExtension):
+    """How the schema names the LMS's JWT: `Authorization: JWT <token>` (or the LMS's two JWT cookies)."""
+
+    target_class = "accounts.authentication.LmsJwtAuthentication"
+    name = "lmsJwt"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`JWT <token>` signed by the Open edX LMS (or its cookies `edx-jwt-cookie-header-payload` "
+            "and `edx-jwt-cookie-signature`, with `X-CSRFToken` on writes).",
+        }

@@ -120,7 +120,7 @@ class Load:
                 except (OSError, http.client.HTTPException) as error:
                     conn.close()
                     payload, status = repr(error).encode(), "connection error"
-                if status != 503 or attempt == 3:
+                if status not in (429, 503) or attempt == 3:
                     break
                 with self.lock:
                     self.retries += 1
@@ -243,7 +243,7 @@ def _verdict(world, policy, load: Load, wall, limit_redemptions, balance_before,
         "balance_agrees_with_charges": books_agree,
         "other_responses": [f"{r[1]}: {r[4][:300]!r}" for r in other[:5]],
         "warm_up_statuses": dict(Counter(str(r[1]) for r in warm_results)),
-        "retried_503": load.retries,
+        "retried_lock_waits": load.retries,
         "spend_limit_reached": ran_dry,
     }
     # An unexpected response or books that disagree is an error; a run too slow to reach the limit is a miss.

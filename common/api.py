@@ -73,9 +73,9 @@ def error_body(
 
 
 def error_response(http_status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """A response for an error; 503s always say when to retry."""
+    """A response for an error; 429s and 503s always say when to retry."""
     headers = dict(headers or {})
-    if http_status == status.HTTP_503_SERVICE_UNAVAILABLE:
+    if http_status in (status.HTTP_429_TOO_MANY_REQUESTS, status.HTTP_503_SERVICE_UNAVAILABLE):
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     return Response(body, status=http_status, headers=headers)
 
@@ -83,7 +83,7 @@ def error_response(http_status: int, body: Any, headers: dict[str, str] | None =
 def status_for_reason(reason: str) -> int:
     """The HTTP status of a failure known only by its reason code (e.g. a recorded forced-redemption attempt)."""
     if reason == LockWaitTimeout.reason:
-        return status.HTTP_503_SERVICE_UNAVAILABLE
+        return LockWaitTimeout.http_status
     return status.HTTP_422_UNPROCESSABLE_ENTITY
 
 
@@ -377,9 +377,10 @@ _ERROR_DESCRIPTIONS = {
     404: "Not found.",
     409: "Conflicts with the current state (duplicate, settled or protected record).",
     422: "Refused by a domain rule; `reason` says which.",
-    429: "Redeeming this content for this learner failed too often lately (`too_many_failed_redemptions`).",
-    503: "A row lock could not be had in time, or the database is unavailable; nothing changed. Retry after "
-    "`Retry-After` seconds.",
+    429: "A row lock could not be had in time (`lock_wait_timeout`; retry after `Retry-After` seconds), or "
+    "redeeming this content for this learner failed too often lately (`too_many_failed_redemptions`); "
+    "nothing changed.",
+    503: "The database is unavailable; nothing changed. Retry after `Retry-After` seconds.",
 }
 
 
@@ -387,6 +388,11 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     """`extend_schema(responses=...)` entries for error statuses (401 and 403 are always included)."""
     wanted = sorted({401, 403, *codes})
     return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in wanted}
+
+
+def only_api_endpoints(endpoints):
+    """drf-spectacular preprocessing hook: document the REST API under /api/ only."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
 
 
 def strict_request_bodies(result, generator, request, public):

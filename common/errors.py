@@ -50,7 +50,9 @@ class Conflict(DomainError):
 
 
 class LockWaitTimeout(DomainError):
-    """A row lock could not be had within LOCK_WAIT_TIMEOUT_SECONDS. Safe to retry."""
+    """A row lock could not be had within LOCK_WAIT_TIMEOUT_SECONDS. Safe to retry.
+
+    429 with Retry-After, as the reference answers a locked ledger or policy (its callers retry on it)."""
 
     reason = "lock_wait_timeout"
-    http_status = 503
+    http_status = 429

@@ -23,7 +23,7 @@ REDEEM_SECONDS = Histogram(
 )
 FORCED_ATTEMPTS = Counter("learner_credit_forced_attempts_total", "Forced-redemption attempts by outcome.", ["outcome"])
 REVERSALS = Counter("learner_credit_reversals_total", "Reversals (refund and unenroll).")
-LOCK_WAIT_TIMEOUTS = Counter("learner_credit_lock_wait_timeouts_total", "Row-lock waits that ran out (503).")
+LOCK_WAIT_TIMEOUTS = Counter("learner_credit_lock_wait_timeouts_total", "Row-lock waits that ran out (429).")
 DOWNSTREAM_CALLS = Counter(
     "learner_credit_downstream_calls_total", "Calls to the LMS and GEAG by outcome.", ["system", "operation", "outcome"]
 )

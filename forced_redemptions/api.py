@@ -3,7 +3,7 @@
 Reading and the dry-run checks need `can_view`; every write, redeem and reverse need `can_force`
 (forced_redemptions/permissions.py).
 `POST .../redeem/` answers 200 with the record when it is redeemed (now or already), 422 with the reason
-code and the record when the attempt failed (the attempt is on record either way), and 503 with
+code and the record when the attempt failed (the attempt is on record either way), and 429 with
 Retry-After when a row lock could not be had in time.
 """
 
@@ -286,7 +286,7 @@ class ForcedRedemptionRedeem(APIView):
         responses={
             200: ForcedRedemptionDetailSerializer,
             422: OpenApiResponse(RedeemFailedSerializer, description="The attempt failed; `reason` says why."),
-            503: OpenApiResponse(RedeemFailedSerializer, description="Lock wait timeout; retry after Retry-After."),
+            429: OpenApiResponse(RedeemFailedSerializer, description="Lock wait timeout; retry after Retry-After."),
             **errors(404),
         },
     )
@@ -310,7 +310,7 @@ class ForcedRedemptionReverse(APIView):
         operation_id="forced_redemptions_reverse",
         summary="Undo a redeemed forced redemption: refund and unenroll, on record",
         request=ReverseForcedSerializer,
-        responses={200: ForcedRedemptionDetailSerializer, **errors(400, 404, 409, 503)},
+        responses={200: ForcedRedemptionDetailSerializer, **errors(400, 404, 409, 429, 503)},
     )
     def post(self, request, uuid):
         _require_force(request)

@@ -12,21 +12,13 @@ import contextlib
 
 from fulfillment import geag, lms
 from fulfillment.backends import (
-    LOCAL_ORDER_PREFIX,
     EnrollmentRequest,
     FulfillmentProgress,
     FulfillmentResult,
     Unenrollment,
 )
 from fulfillment.errors import DownstreamUnavailable, FulfillmentError
-
-# A GEAG order whose uuid GEAG did not give (it reported a duplicate of our payment reference).
-UNKNOWN_ORDER_PREFIX = "payment-reference:"
-
-
-def _is_geag_order(reference: str) -> bool:
-    """An order uuid GEAG can cancel: not empty, not unknown, not one the local backend made up."""
-    return bool(reference) and not reference.startswith((UNKNOWN_ORDER_PREFIX, LOCAL_ORDER_PREFIX))
+from fulfillment.selectors import UNKNOWN_ORDER_PREFIX, is_provider_order
 
 
 class OpenEdxBackend:
@@ -75,7 +67,7 @@ class OpenEdxBackend:
         order = progress.external_order_reference
         if not request.is_exec_ed or not order or order == request.fallback_order_reference:
             return
-        if not _is_geag_order(order):
+        if not is_provider_order(order):
             return  # GEAG did not tell us the order's uuid; the call log says so for staff
         # Its answer is in progress.calls; the redemption's own refusal is what the caller reports.
         with contextlib.suppress(FulfillmentError, DownstreamUnavailable):
@@ -83,7 +75,7 @@ class OpenEdxBackend:
 
     def unenroll(self, target: Unenrollment, progress: FulfillmentProgress) -> None:
         order = target.external_order_reference
-        if target.is_exec_ed and _is_geag_order(order):
+        if target.is_exec_ed and is_provider_order(order):
             geag.get_client().cancel(progress, order_uuid=order)
         if target.fulfillment_identifier:
             lms.get_client().cancel_fulfillment(progress, fulfillment_identifier=target.fulfillment_identifier)

@@ -1,7 +1,8 @@
 """Every REST route, under /api/. Each app's api module holds its views; this file only maps URLs.
 
-v1 follows Open edX enterprise-access (learner redemption, policies, allocation) and adds provisioning
-and forced redemptions; v2 follows enterprise-subsidy (subsidies and their ledger).
+v1 follows Open edX enterprise-access (learner redemption, policies, allocation) and enterprise-subsidy's v1
+(subsidies, content metadata, transactions), and adds provisioning and forced redemptions; v2 follows
+enterprise-subsidy's v2 (the ledger) and adds subsidy provisioning.
 """
 
 from django.urls import include, path
@@ -13,6 +14,7 @@ from customers import api as customers
 from forced_redemptions import api as forced
 from policies.api import ledger, provisioning, redemption
 from subsidies import api as subsidies
+from subsidies.api import reference_v1 as subsidy_v1
 
 v1 = [
     path("me/", MeView.as_view(), name="me"),
@@ -49,6 +51,28 @@ v1 = [
     path("courses/<str:course_key>/", catalog.CourseDetail.as_view(), name="course-detail"),
     path("course-runs/", catalog.CourseRunList.as_view(), name="course-run-list"),
     path("course-runs/<str:run_key>/", catalog.CourseRunDetail.as_view(), name="course-run-detail"),
+    # enterprise-subsidy v1 (its published client and enterprise-access call these)
+    path("subsidies/", subsidy_v1.SubsidyList.as_view(), name="v1-subsidy-list"),
+    path("subsidies/<uuid:subsidy_uuid>/", subsidy_v1.SubsidyDetail.as_view(), name="v1-subsidy-detail"),
+    path(
+        "subsidies/<uuid:subsidy_uuid>/can_redeem/", subsidy_v1.SubsidyCanRedeem.as_view(), name="v1-subsidy-can-redeem"
+    ),
+    # No trailing slash, as the reference and its client spell it; the router's other spelling too.
+    path(
+        "subsidies/<uuid:subsidy_uuid>/aggregates-by-learner",
+        subsidy_v1.SubsidyAggregatesByLearner.as_view(),
+        name="v1-subsidy-aggregates-by-learner",
+    ),
+    path(
+        "subsidies/<uuid:subsidy_uuid>/get_aggregates_by_learner/",
+        subsidy_v1.SubsidyAggregatesByLearner.as_view(schema=None),  # documented once, under its usual name
+        name="v1-subsidy-get-aggregates-by-learner",
+    ),
+    path(
+        "content-metadata/<str:content_identifier>/", subsidy_v1.ContentMetadata.as_view(), name="v1-content-metadata"
+    ),
+    path("transactions/", ledger.V1TransactionList.as_view(), name="v1-transaction-list"),
+    path("transactions/<uuid:uuid>/", subsidy_v1.TransactionDetail.as_view(), name="v1-transaction-detail"),
     # forced redemptions (ADR 0019)
     path("forced-redemptions/", forced.ForcedRedemptionList.as_view(), name="forced-list"),
     path("forced-redemptions/check/", forced.ForcedRedemptionCheckUnsaved.as_view(), name="forced-check-unsaved"),

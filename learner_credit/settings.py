@@ -237,6 +237,10 @@ EDX_DRF_EXTENSIONS = {
     # Only the email is copied onto the user; rights (is_staff included) are read from each token, not stored.
     "JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING": {"email": "email"},
 }
+# Links in the reference's transaction shape: this service's public base URL (else each request's host), and the
+# learning MFE, where `courseware_url` points (`{FRONTEND_APP_LEARNING_URL}/course/{run key}/home`).
+ENTERPRISE_SUBSIDY_URL = env("ENTERPRISE_SUBSIDY_URL", default="")
+FRONTEND_APP_LEARNING_URL = env("FRONTEND_APP_LEARNING_URL", default="http://localhost:2000")
 # Open edX frontends (the learner portal) call from their own origin with the JWT cookies.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True
@@ -275,6 +279,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]",
+    # The schema describes /api/ (not /csrf/, edx-drf-extensions' token view for Open edX frontends).
+    "PREPROCESSING_HOOKS": ["common.api.only_api_endpoints"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.api.strict_request_bodies",

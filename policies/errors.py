@@ -23,3 +23,9 @@ class TooManyFailedRedemptions(DomainError):
 
     reason = "too_many_failed_redemptions"
     http_status = 429
+
+
+class IdempotencyKeyMismatch(DomainError):
+    """A caller's idempotency key already names a transaction for another learner, content or price."""
+
+    reason = "idempotency_key_mismatch"

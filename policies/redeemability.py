@@ -38,6 +38,7 @@ class RedemptionContext:
     totals: ledger_reads.RunningTotals  # the subsidy's balance and the policy's spend
     learner_spend: dict[str, int]  # the learner's spend and redemptions under the policy
     forced: bool = False
+    late_enrollment: bool = False  # an operator's `allow_late_enrollment` (ledger create): deadlines do not apply
     price_override_cents: int | None = None
     now: dt.datetime = field(default_factory=timezone.now)
     assignment: LearnerContentAssignment | None = None
@@ -59,7 +60,7 @@ class RedemptionContext:
 
     @property
     def deadline_applies(self) -> bool:
-        return not self.forced and not self.policy.is_late_redemption_allowed(self.now)
+        return not (self.forced or self.late_enrollment or self.policy.is_late_redemption_allowed(self.now))
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def build_context(
     lms_user_id: int,
     content_key: str,
     forced: bool = False,
+    late_enrollment: bool = False,
     price_cents: int | None = None,
     link: EnterpriseCustomerUser | None | object = _READ_IT,
     run: CourseRun | None | object = _READ_IT,
@@ -145,6 +147,7 @@ def build_context(
         totals=totals,
         learner_spend=learner_spend,
         forced=forced,
+        late_enrollment=late_enrollment,
         price_override_cents=price_cents,
         now=now or timezone.now(),
     )

@@ -13,6 +13,11 @@ from simple_history.models import HistoricalRecords
 from common.models import TimeStampedModel
 
 
+class RevenueCategory(models.TextChoices):
+    BULK_ENROLLMENT_PREPAY = "bulk-enrollment-prepay", "Bulk enrollment prepay"
+    PARTNER_NO_REV_PREPAY = "partner-no-rev-prepay", "Partner no-revenue prepay"
+
+
 class Subsidy(TimeStampedModel):
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey("customers.EnterpriseCustomer", on_delete=models.PROTECT, related_name="subsidies")
@@ -20,6 +25,15 @@ class Subsidy(TimeStampedModel):
     active_datetime = models.DateTimeField()
     expiration_datetime = models.DateTimeField()
     unit = models.CharField(max_length=16, default="usd_cents", editable=False)
+    # What the reference system's callers read of a subsidy (enterprise-subsidy v1): the sales contract it
+    # came from, the deposit it started with, and how finance books it.
+    reference_id = models.CharField(max_length=255, blank=True, help_text="The sales contract (e.g. Salesforce) id.")
+    reference_type = models.CharField(max_length=64, default="salesforce_opportunity_line_item", editable=False)
+    starting_balance = models.BigIntegerField(default=0, editable=False, help_text="USD cents deposited at creation.")
+    internal_only = models.BooleanField(default=False, help_text="A test or internal subsidy, not a customer's.")
+    revenue_category = models.CharField(
+        max_length=32, choices=RevenueCategory.choices, default=RevenueCategory.BULK_ENROLLMENT_PREPAY
+    )
     history = HistoricalRecords()
 
     class Meta:

@@ -145,6 +145,14 @@ class LearnerLedger:
                 return row.uuid
         return None
 
+    def live_uuid_for_content(self, subsidy_id, content_key: str) -> UUID | None:
+        """The learner's redemption of `content_key` that is neither failed nor reversed, whatever its key."""
+        for row in self.rows:
+            live = row.state != TransactionState.FAILED and row.reversal_quantity is None
+            if live and row.subsidy_id == subsidy_id and row.content_key == content_key:
+                return row.uuid
+        return None
+
     def recent_failures(self, content_key: str, *, since: dt.datetime) -> list[LedgerRow]:
         """Failed redemptions of one content since `since`, oldest first."""
         failed = [

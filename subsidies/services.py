@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from common.errors import InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from subsidies.errors import AlreadyReversed, NotReversible, TransactionCreationError
-from subsidies.models import Deposit, Reversal, Subsidy, Transaction, TransactionState
+from subsidies.models import Deposit, RevenueCategory, Reversal, Subsidy, Transaction, TransactionState
 
 
 def lock_subsidy(subsidy_id: uuid.UUID | str) -> Subsidy:
@@ -28,6 +28,8 @@ def create_subsidy(
     expiration_datetime: dt.datetime,
     starting_balance_cents: int = 0,
     sales_contract_reference_id: str = "",
+    internal_only: bool = False,
+    revenue_category: str = RevenueCategory.BULK_ENROLLMENT_PREPAY,
     actor=None,
 ) -> Subsidy:
     if expiration_datetime <= active_datetime:
@@ -40,6 +42,10 @@ def create_subsidy(
         title=title,
         active_datetime=active_datetime,
         expiration_datetime=expiration_datetime,
+        reference_id=sales_contract_reference_id,
+        starting_balance=starting_balance_cents,
+        internal_only=internal_only,
+        revenue_category=revenue_category,
     )
     if starting_balance_cents:
         deposit(

@@ -193,13 +193,13 @@ def test_unknown_records_are_404s(demo):
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
 @override_settings(LOCK_WAIT_TIMEOUT_SECONDS=0.2)
-def test_a_forced_redemption_that_cannot_get_its_lock_is_a_503_with_retry_after_and_on_record(demo):
+def test_a_forced_redemption_that_cannot_get_its_lock_is_a_429_with_retry_after_and_on_record(demo):
     record = force(wait_to_redeem=True)
     api = _forcer()
     with subsidy_row_locked(spend_policy().subsidy_id):
         response = api.post(f"{FORCED}{record.uuid}/redeem/")
 
-    assert response.status_code == 503, response.content
+    assert response.status_code == 429, response.content
     assert response["Retry-After"] == "1"
     assert response.json()["reason"] == "lock_wait_timeout"
     assert response.json()["forced_redemption"]["attempts"][-1]["reason_code"] == "lock_wait_timeout"

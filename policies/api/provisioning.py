@@ -56,7 +56,7 @@ def live_policy(policy_uuid) -> SubsidyAccessPolicy:
         parameters=[PolicyQuerySerializer],
         responses={200: PolicySerializer(many=True), **errors(400)},
     ),
-    post=extend_schema(summary="Create a policy", responses={201: PolicySerializer, **errors(400, 503)}),
+    post=extend_schema(summary="Create a policy", responses={201: PolicySerializer, **errors(400, 429, 503)}),
 )
 class PolicyList(generics.ListCreateAPIView):
     serializer_class = PolicySerializer
@@ -86,8 +86,8 @@ class PolicyList(generics.ListCreateAPIView):
 
 @extend_schema_view(
     get=extend_schema(summary="Read a policy", responses={200: PolicySerializer, **errors(404)}),
-    put=extend_schema(summary="Replace a policy", responses={200: PolicySerializer, **errors(400, 404, 503)}),
-    patch=extend_schema(summary="Change a policy", responses={200: PolicySerializer, **errors(400, 404, 503)}),
+    put=extend_schema(summary="Replace a policy", responses={200: PolicySerializer, **errors(400, 404, 429, 503)}),
+    patch=extend_schema(summary="Change a policy", responses={200: PolicySerializer, **errors(400, 404, 429, 503)}),
     delete=extend_schema(
         summary="Soft-delete a policy (it stops all redemption; its history stays)",
         responses={204: OpenApiResponse(description="Deleted."), **errors(404)},
@@ -125,7 +125,7 @@ class AllocateView(APIView):
         operation_id="policy_allocation_allocate",
         summary="Allocate a course run to learners under an assigned policy",
         request=AllocateSerializer,
-        responses={202: AllocationResultSerializer, **errors(400, 404, 422, 503)},
+        responses={202: AllocationResultSerializer, **errors(400, 404, 422, 429, 503)},
     )
     def post(self, request, policy_uuid):
         policy = live_policy(policy_uuid)

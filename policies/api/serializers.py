@@ -185,18 +185,40 @@ class CreditSerializer(PolicySerializer):
         read_only_fields = fields
 
 
+def _no_caller_reserved_keys(metadata: dict | None) -> dict | None:
+    """The ledger's callers are operators: `allow_late_enrollment` is theirs to send; the forcing keys are not."""
+    reserved = sorted(set(metadata or {}) & (set(RESERVED_METADATA_KEYS) - {"allow_late_enrollment"}))
+    if reserved:
+        raise serializers.ValidationError(f"Reserved keys may not be sent: {', '.join(reserved)}.")
+    late = (metadata or {}).get("allow_late_enrollment", False)
+    if not isinstance(late, bool):
+        raise serializers.ValidationError("allow_late_enrollment must be true or false.")
+    return metadata
+
+
 class TransactionCreateSerializer(StrictSerializer):
+    """The body enterprise-subsidy's client sends (v1 and v2): `subsidy_uuid` is the URL's on v2."""
+
+    subsidy_uuid = serializers.UUIDField(required=False, help_text="Required on v1; on v2, if sent, the URL's.")
     lms_user_id = LmsUserIdField()
     content_key = serializers.CharField(max_length=255)
     subsidy_access_policy_uuid = serializers.UUIDField()
     idempotency_key = serializers.CharField(
         max_length=255,
         required=False,
-        help_text="When it names a transaction of this ledger, that one is returned (200). Otherwise the ledger "
-        "derives its own key from (policy, learner, content, earlier failures), so repeats are exactly-once anyway.",
+        allow_blank=True,
+        help_text="The transaction's key: a repeat returns that transaction (200); the same key for another "
+        "learner, content or price is refused (422). Without one the ledger derives a key from (policy, learner, "
+        "content, earlier failures), so repeats are exactly-once anyway.",
     )
-    requested_price_cents = CentsField(required=False, help_text="At most the run's list price.")
-    metadata = MetadataField(required=False, default=dict, validators=[_no_reserved_keys])
+    requested_price_cents = CentsField(required=False, allow_null=True, help_text="At most the run's list price.")
+    metadata = MetadataField(
+        required=False,
+        allow_null=True,
+        default=dict,
+        validators=[_no_caller_reserved_keys],
+        help_text='`{"allow_late_enrollment": true}` enrolls past the run\'s deadline (the operator decides).',
+    )
 
 
 class ReverseSerializer(StrictSerializer):

@@ -34,7 +34,7 @@ from fulfillment import services as fulfillment
 from fulfillment.backends import EnrollmentRequest, get_backend
 from fulfillment.errors import FulfillmentError
 from policies import settlement, tasks
-from policies.errors import RedemptionRefused, TooManyFailedRedemptions
+from policies.errors import IdempotencyKeyMismatch, RedemptionRefused, TooManyFailedRedemptions
 from policies.models import SubsidyAccessPolicy
 from policies.redeemability import (
     RedemptionContext,
@@ -104,6 +104,8 @@ def redeem(
     forced: bool = False,
     price_cents: int | None = None,
     run: CourseRun | None = None,
+    late_enrollment: bool = False,
+    caller_key: str | None = None,
 ) -> Redemption:
     """Redeem `content_key` for the learner under `policy`: checks, charge, enrollment, assignment update.
 
@@ -113,6 +115,9 @@ def redeem(
     known yet (it is retried). A repeat returns the same transaction (`created=False`). A definitive
     fulfillment refusal leaves the transaction `failed` (no money moves) and raises FulfillmentError,
     so a retry derives a new idempotency key. Raises RedemptionRefused, FulfillmentError, LockWaitTimeout.
+
+    `late_enrollment`: an operator enrolls past the run's deadline (the ledger's `allow_late_enrollment`);
+    `caller_key`: the caller's idempotency key, stored on the transaction (see `create_ledger_transaction`).
     """
     started = time.perf_counter()
     outcome, reason, entry = "error", "", None  # "error": not a domain outcome (a bug), counted all the same
@@ -126,6 +131,8 @@ def redeem(
                 forced=forced,
                 price_cents=price_cents,
                 run=run,
+                late_enrollment=late_enrollment,
+                caller_key=caller_key,
             )
         )
         entry = result.transaction
@@ -155,6 +162,8 @@ def reserve_redemption(
     forced: bool = False,
     price_cents: int | None = None,
     run: CourseRun | None = None,
+    late_enrollment: bool = False,
+    caller_key: str | None = None,
 ) -> Reservation:
     """The reserve phase, in one database transaction (a savepoint of the caller's, if it has one).
 
@@ -199,6 +208,14 @@ def reserve_redemption(
         )
         if existing_uuid := learner_ledger.live_uuid_with_key(subsidy.pk, attempt.idempotency_key):
             return Reservation(transaction=Transaction.objects.get(pk=existing_uuid), created=False)
+        if caller_key:
+            # Under the subsidy lock: no other unit can take the key between this read and the write.
+            if existing := Transaction.objects.filter(subsidy=subsidy, idempotency_key=caller_key).first():
+                entry = repeat_of_key(existing, lms_user_id, content_key, price_cents)
+                return Reservation(transaction=entry, created=False)
+            if existing_uuid := learner_ledger.live_uuid_for_content(subsidy.pk, content_key):
+                return Reservation(transaction=Transaction.objects.get(pk=existing_uuid), created=False)
+            attempt.idempotency_key = caller_key
         _refuse_after_repeated_failures(learner_ledger, lms_user_id, content_key)
         with transaction.atomic():  # a refusal before anything is charged writes nothing
             ctx = build_context(
@@ -206,6 +223,7 @@ def reserve_redemption(
                 lms_user_id=lms_user_id,
                 content_key=content_key,
                 forced=forced,
+                late_enrollment=late_enrollment,
                 price_cents=price_cents,
                 link=link,
                 run=run,
@@ -281,9 +299,9 @@ def _reserve_checked(ctx: RedemptionContext, attempt: _Attempt) -> tuple[Transac
     if not verdict.can_redeem:
         raise RedemptionRefused(verdict.reason, verdict=verdict)
     metadata = attempt.metadata
-    # Only forcing or the policy's late window may enroll late; a caller's own flag does not count.
+    # Only forcing, an operator or the policy's late window may enroll late; a caller's own flag does not count.
     metadata.pop("allow_late_enrollment", None)
-    if ctx.forced or policy.is_late_redemption_allowed(ctx.now):
+    if ctx.forced or ctx.late_enrollment or policy.is_late_redemption_allowed(ctx.now):
         metadata["allow_late_enrollment"] = True
     request = EnrollmentRequest(
         lms_user_id=ctx.lms_user_id,
@@ -319,14 +337,18 @@ def create_ledger_transaction(
     policy_uuid,
     lms_user_id: int,
     content_key: str,
-    metadata: dict[str, Any],
+    metadata: dict[str, Any] | None,
     idempotency_key: str | None = None,
     requested_price_cents: int | None = None,
+    late_enrollment: bool = False,
 ) -> Redemption:
-    """The ledger's "create transaction" (enterprise-subsidy v2): a redemption under one of the subsidy's policies.
+    """The ledger's "create transaction" (enterprise-subsidy): a redemption under one of the subsidy's policies.
 
-    A caller's `idempotency_key` naming an existing transaction returns it; otherwise the redemption's
-    own derived key applies. A requested price may be below the run's list price, never above it.
+    The caller's `idempotency_key` is the transaction's: a repeat of it returns that transaction, and the
+    same key for another learner, content or price is refused (IdempotencyKeyMismatch), never answered
+    with that other transaction. A live redemption of the same content by the same learner is returned
+    whatever the key. A requested price may be below the run's list price, never above it.
+    `late_enrollment`: the operator's `allow_late_enrollment`; the run's deadlines do not apply.
     """
     policy = SubsidyAccessPolicy.objects.filter(pk=policy_uuid).first()
     if policy is None or policy.subsidy_id != subsidy.pk:
@@ -335,7 +357,9 @@ def create_ledger_transaction(
     if idempotency_key:
         existing = Transaction.objects.filter(subsidy=subsidy, idempotency_key=idempotency_key).first()
         if existing is not None:
-            return Redemption(transaction=existing, created=False)
+            return Redemption(
+                transaction=repeat_of_key(existing, lms_user_id, content_key, requested_price_cents), created=False
+            )
     run = CourseRun.objects.filter(key=content_key).first()
     if requested_price_cents is not None and run is not None and requested_price_cents > run.price_cents:
         raise InvalidRequestedPrice(
@@ -349,7 +373,27 @@ def create_ledger_transaction(
         content_key=content_key,
         metadata=metadata,
         price_cents=requested_price_cents,
+        late_enrollment=late_enrollment,
+        caller_key=idempotency_key or None,
     )
+
+
+def repeat_of_key(existing: Transaction, lms_user_id: int, content_key: str, price_cents: int | None) -> Transaction:
+    """`existing` if a request with its idempotency key asks for the same thing; else IdempotencyKeyMismatch."""
+    differences = []
+    if existing.lms_user_id != lms_user_id:
+        differences.append("learner")
+    if existing.content_key != content_key:
+        differences.append("content")
+    if price_cents is not None and -existing.quantity != price_cents:
+        differences.append("price")
+    if differences:
+        raise IdempotencyKeyMismatch(
+            f"The idempotency key {existing.idempotency_key!r} belongs to another transaction (a different "
+            f"{' and '.join(differences)}); use a new key for a new request. Nothing was charged.",
+            transaction_uuid=existing.uuid,
+        )
+    return existing
 
 
 def reverse_redemption(*, entry: Transaction, reason: str = "", actor=None, unenrolled_downstream: bool = False):

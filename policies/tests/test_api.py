@@ -260,13 +260,13 @@ def test_redeem_input_errors_unknown_and_deleted_policies():
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
 @override_settings(LOCK_WAIT_TIMEOUT_SECONDS=0.2)
-def test_a_redemption_that_cannot_get_its_lock_in_time_is_a_503_with_retry_after():
+def test_a_redemption_that_cannot_get_its_lock_in_time_is_a_429_with_retry_after():
     s = make_scenario()
     learner = learner_client(s.learner.lms_user_id)
     with subsidy_row_locked(s.subsidy.pk):
         response = learner.post(_redeem_url(s.policy), {"content_key": s.run.key})
 
-    assert response.status_code == 503, response.content
+    assert response.status_code == 429, response.content
     assert response["Retry-After"] == "1"
     assert response.json()["reason"] == "lock_wait_timeout"
     assert not Transaction.objects.filter(quantity__lt=0).exists()

@@ -8,16 +8,16 @@ policies/api/ledger.py), so every redemption invariant holds whichever door it c
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from accounts.api import require_customer, require_staff
 from accounts.permissions import customer_scope
-from common.api import CentsField, LmsUserIdField, MetadataField, StrictSerializer, errors, validated_query
+from common.api import CentsField, MetadataField, StrictSerializer, errors, validated_query
 from customers.models import EnterpriseCustomer
 from subsidies import selectors
-from subsidies.models import Deposit, Reversal, Subsidy, Transaction, TransactionState
+from subsidies.models import Deposit, Subsidy
 from subsidies.services import create_subsidy, deposit
 
 
@@ -173,7 +173,7 @@ class DepositCreateSerializer(StrictSerializer):
     post=extend_schema(
         summary="Deposit funds (201 new, 200 repeat of an idempotency key)",
         request=DepositCreateSerializer,
-        responses={201: DepositSerializer, 200: DepositSerializer, **errors(400, 404, 422, 503)},
+        responses={201: DepositSerializer, 200: DepositSerializer, **errors(400, 404, 422, 429, 503)},
     ),
 )
 class DepositList(generics.ListCreateAPIView):
@@ -199,95 +199,3 @@ class DepositList(generics.ListCreateAPIView):
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(DepositSerializer(made).data, status=code)
-
-
-# --- transactions (read side; writes in policies/api/ledger.py) -----------------------------------------------
-
-
-class ReversalSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Reversal
-        fields = ["uuid", "quantity", "idempotency_key", "reason", "created", "modified"]
-        read_only_fields = fields
-
-
-class TransactionSerializer(serializers.ModelSerializer):
-    subsidy_uuid = serializers.UUIDField(source="subsidy_id")
-    unit = serializers.SerializerMethodField()
-    reversal = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Transaction
-        fields = [
-            "uuid",
-            "subsidy_uuid",
-            "state",
-            "idempotency_key",
-            "lms_user_id",
-            "lms_user_email",
-            "content_key",
-            "parent_content_key",
-            "content_title",
-            "quantity",
-            "unit",
-            "fulfillment_identifier",
-            "subsidy_access_policy_uuid",
-            "metadata",
-            "failure_reason",
-            "failure_message",
-            "created",
-            "modified",
-            "reversal",
-        ]
-        read_only_fields = fields
-
-    def get_unit(self, entry) -> str:
-        return "usd_cents"
-
-    @extend_schema_field(ReversalSerializer(allow_null=True))
-    def get_reversal(self, entry):
-        if self.context.get("just_created"):
-            return None  # a transaction written in this request has no reversal yet
-        try:
-            return ReversalSerializer(entry.reversal).data
-        except Reversal.DoesNotExist:
-            return None
-
-
-class TransactionQuerySerializer(serializers.Serializer):
-    lms_user_id = LmsUserIdField(required=False)
-    content_key = serializers.CharField(required=False, max_length=255)
-    subsidy_access_policy_uuid = serializers.UUIDField(required=False)
-    state = serializers.ListField(
-        child=serializers.ChoiceField(choices=TransactionState.choices),
-        required=False,
-        help_text="Repeatable; states are OR'd.",
-    )
-
-
-def transactions_matching(subsidy: Subsidy, request):
-    """The subsidy's transactions filtered by the validated query string."""
-    query = validated_query(TransactionQuerySerializer, request)
-    queryset = selectors.transactions_for(subsidy)
-    if query.get("lms_user_id"):
-        queryset = queryset.filter(lms_user_id=query["lms_user_id"])
-    if query.get("content_key"):
-        queryset = queryset.filter(content_key=query["content_key"])
-    if query.get("subsidy_access_policy_uuid"):
-        queryset = queryset.filter(subsidy_access_policy_uuid=query["subsidy_access_policy_uuid"])
-    if query.get("state"):
-        queryset = queryset.filter(state__in=query["state"])
-    return queryset
-
-
-@extend_schema_view(
-    get=extend_schema(summary="Read a transaction", responses={200: TransactionSerializer, **errors(404)})
-)
-class TransactionDetail(generics.RetrieveAPIView):
-    serializer_class = TransactionSerializer
-
-    def get_object(self):
-        subsidy = subsidy_for(
-            self.request, self.kwargs["subsidy_uuid"], "subsidies.view_transaction", "read transactions"
-        )
-        return get_object_or_404(selectors.transactions_for(subsidy), pk=self.kwargs["transaction_uuid"])
