@@ -28,3 +28,14 @@ def learner_assignment(
         return None
     qs = LearnerContentAssignment.objects.filter(assignment_configuration_id=configuration_id, content_key=content_key)
     return qs.filter(lms_user_id=lms_user_id).first() or qs.filter(learner_email__iexact=email).first()
+
+
+def learner_assignments(configuration_id: UUID | None, *, lms_user_id: int) -> list[LearnerContentAssignment]:
+    """The learner's assignments under one configuration, with their action timelines, oldest first."""
+    if configuration_id is None:
+        return []
+    return list(
+        LearnerContentAssignment.objects.filter(assignment_configuration_id=configuration_id, lms_user_id=lms_user_id)
+        .prefetch_related("actions")
+        .order_by("created")
+    )

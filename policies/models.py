@@ -38,6 +38,7 @@ class SubsidyAccessPolicy(TimeStampedModel):
     description = models.TextField(blank=True)
     active = models.BooleanField(default=True)
     retired = models.BooleanField(default=False, help_text="Retired policies refuse every redemption.")
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
     catalog = models.ForeignKey("catalog.Catalog", on_delete=models.PROTECT, related_name="policies")
     subsidy = models.ForeignKey("subsidies.Subsidy", on_delete=models.PROTECT, related_name="policies")
     access_method = models.CharField(max_length=16, choices=AccessMethod.choices, default=AccessMethod.DIRECT)

@@ -6,12 +6,16 @@ replaced. Staff with the permission (and, for reads, the customer's admins) may 
 
 from __future__ import annotations
 
+import functools
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import acting_lms_user_id
+from accounts.selectors import customer_administrators
+from assignments import selectors as assignment_selectors
 from catalog.models import CourseRun
 from common.api import errors, validated_query
 from customers.models import EnterpriseCustomer
@@ -22,10 +26,10 @@ from policies.api.serializers import (
     CanRedeemResultSerializer,
     CreditSerializer,
     CreditsQuerySerializer,
-    PolicySerializer,
     PriceSerializer,
     ReasonSerializer,
     RedeemSerializer,
+    ReferencePolicySerializer,
 )
 from policies.errors import PolicyNotFound
 from policies.models import SubsidyAccessPolicy
@@ -37,14 +41,15 @@ CHECK_PERM = "policies.check_redeemability"
 REDEEM_FOR_OTHERS_PERM = "subsidies.add_transaction"
 
 
-def _grouped_reasons(verdicts) -> list[dict]:
+def _grouped_reasons(verdicts, administrators: list[dict]) -> list[dict]:
     groups: dict[str, dict] = {}
+    metadata = {"enterprise_administrators": administrators}
     for policy, verdict in verdicts:
         if verdict.can_redeem:
             continue
         group = groups.setdefault(
             verdict.reason,
-            {"reason": verdict.reason, "user_message": verdict.user_message, "metadata": {}, "policy_uuids": []},
+            {"reason": verdict.reason, "user_message": verdict.user_message, "metadata": metadata, "policy_uuids": []},
         )
         group["policy_uuids"].append(str(policy.pk))
     return list(groups.values())
@@ -56,7 +61,14 @@ def _display_reason(grouped: list[dict]) -> dict | None:
     return (informative or grouped or [None])[0]
 
 
-def _can_redeem_one(customer: EnterpriseCustomer, lms_user_id: int, content_key: str) -> dict:
+def enterprise_administrators(customer: EnterpriseCustomer) -> list[dict]:
+    """Whom a refused learner may ask: the customer's contact address, else its admins (as enterprise-access)."""
+    if customer.contact_email:
+        return [{"email": customer.contact_email, "lms_user_id": None}]
+    return customer_administrators(customer.pk)
+
+
+def _can_redeem_one(customer: EnterpriseCustomer, lms_user_id: int, content_key: str, request, admins) -> dict:
     run = CourseRun.objects.filter(key=content_key).first()
     redemptions = selectors.learner_redemptions(customer.pk, lms_user_id=lms_user_id, content_key=content_key)
     successful = any(_is_successful(entry) for entry in redemptions)
@@ -67,13 +79,16 @@ def _can_redeem_one(customer: EnterpriseCustomer, lms_user_id: int, content_key:
         if winner is not None:
             redeemable, price = winner[0], winner[1].price_cents
         else:
-            grouped = _grouped_reasons(verdicts)
+            grouped = _grouped_reasons(verdicts, admins())
+    context = {"request": request}
     return {
         "content_key": content_key,
         "list_price": PriceSerializer.of(price),
-        "redemptions": TransactionSerializer(redemptions, many=True).data,
+        "redemptions": TransactionSerializer(redemptions, many=True, context=context).data,
         "has_successful_redemption": successful,
-        "redeemable_subsidy_access_policy": PolicySerializer(redeemable).data if redeemable else None,
+        "redeemable_subsidy_access_policy": (
+            ReferencePolicySerializer(redeemable, context=context).data if redeemable else None
+        ),
         "can_redeem": redeemable is not None,
         "reasons": grouped,
         "display_reason": _display_reason(grouped) if redeemable is None and not successful else None,
@@ -111,7 +126,8 @@ class CanRedeemView(APIView):
             is_learner_of=_is_learner_of,
         )
         keys = list(dict.fromkeys(query["content_key"]))
-        return Response([_can_redeem_one(customer, lms_user_id, key) for key in keys])
+        admins = functools.cache(lambda: enterprise_administrators(customer))  # read once, only if refused
+        return Response([_can_redeem_one(customer, lms_user_id, key, request, admins) for key in keys])
 
 
 class RedeemView(APIView):
@@ -142,7 +158,7 @@ class RedeemView(APIView):
         result = redeem(
             policy=policy, lms_user_id=lms_user_id, content_key=data["content_key"], metadata=data["metadata"]
         )
-        context = {"just_created": result.created}
+        context = {"just_created": result.created, "request": request}
         return Response(TransactionSerializer(result.transaction, context=context).data)
 
 
@@ -171,8 +187,11 @@ class CreditsAvailableView(APIView):
             policy.remaining_balance = credit.remaining_balance_cents
             policy.remaining_balance_per_user = credit.remaining_balance_per_user_cents
             policy.subsidy_expiration_date = policy.subsidy.expiration_datetime
+            policy.learner_content_assignments = assignment_selectors.learner_assignments(
+                policy.assignment_configuration_id, lms_user_id=lms_user_id
+            )
             rows.append(policy)
-        return Response(CreditSerializer(rows, many=True).data)
+        return Response(CreditSerializer(rows, many=True, context={"request": request}).data)
 
 
 def _is_learner_of(lms_user_id: int, customer_id) -> bool:

@@ -46,6 +46,10 @@ def save_policy(policy: SubsidyAccessPolicy, *, groups=None) -> SubsidyAccessPol
                 "The policy is invalid; nothing was saved.",
                 field_errors={"groups": [f"Not groups of this policy's customer: {', '.join(foreign)}."]},
             )
+        if not policy.retired:
+            policy.retired_at = None
+        elif policy.retired_at is None:
+            policy.retired_at = timezone.now()
         if policy.policy_type == PolicyType.ASSIGNED and policy.assignment_configuration_id is None:
             policy.assignment_configuration = AssignmentConfiguration.objects.create(customer_id=policy.customer_id)
         policy.save()

@@ -49,7 +49,7 @@ def test_can_redeem_answers_each_content_key_with_the_winning_policy_or_grouped_
     s.catalog.courses.remove(outside.course)
     learner = learner_client(s.learner.lms_user_id)
 
-    answers = learner.get(_can_redeem_url(s.customer), {"content_key": [s.run.key, outside.key, "course-v1:No+Such"]})
+    answers = learner.get(_can_redeem_url(s.customer), {"content_key": [s.run.key, outside.key, "course-v1:No+Such+Run"]})
 
     assert answers.status_code == 200, answers.content
     good, not_in_catalog, unknown = answers.json()
@@ -62,7 +62,9 @@ def test_can_redeem_answers_each_content_key_with_the_winning_policy_or_grouped_
         {
             "reason": reasons.CONTENT_NOT_IN_CATALOG,
             "user_message": reasons.user_message(reasons.CONTENT_NOT_IN_CATALOG),
-            "metadata": {},
+            "metadata": {"enterprise_administrators": [{"email": s.customer.contact_email, "lms_user_id": None}]}
+            if s.customer.contact_email
+            else {"enterprise_administrators": []},
             "policy_uuids": [str(s.policy.uuid)],
         }
     ]
@@ -147,13 +149,21 @@ def test_can_redeem_input_errors():
     learner = learner_client(s.learner.lms_user_id)
     assert_error(learner.get(_can_redeem_url(s.customer)), 400, "invalid_input", "content_key")
     assert_error(
-        learner.get(_can_redeem_url(s.customer), {"content_key": "k", "lms_user_id": "abc"}),
+        learner.get(_can_redeem_url(s.customer), {"content_key": s.run.key, "lms_user_id": "abc"}),
         400,
         "invalid_input",
         "lms_user_id",
     )
     missing = "/api/v1/policy-redemption/enterprise-customer/00000000-0000-4000-8000-000000000000/can-redeem/"
-    assert_error(learner.get(missing, {"content_key": "k"}), 404, "not_found")
+    assert_error(learner.get(missing, {"content_key": s.run.key}), 404, "not_found")
+    # A content key that is no course run key is a 400 naming it, as enterprise-access answers.
+    body = assert_error(
+        learner.get(_can_redeem_url(s.customer), {"content_key": [s.run.key, "edX+DemoX"]}),
+        400,
+        "invalid_input",
+        "content_key[1]",
+    )
+    assert "Invalid content_key: edX+DemoX" in body["field_errors"]["content_key[1]"][0]
 
 
 # --- redeem --------------------------------------------------------------------------------------------------
