@@ -86,6 +86,8 @@ def load_demo() -> dict[str, object]:
             title="Demo University learner credit",
             active_datetime=data.utc(2024, 1, 1),
             expiration_datetime=data.utc(2099, 12, 31),
+            reference_id="DEMO-CONTRACT-001",
+            starting_balance=data.DEPOSIT_CENTS,  # the deposit below
         )
     ledger.deposit(
         subsidy=subsidy,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 import structlog
+from corsheaders.defaults import default_headers as cors_default_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.ApiJsonErrorsMiddleware",
     "common.input_safety.UnsafeRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -244,6 +246,7 @@ FRONTEND_APP_LEARNING_URL = env("FRONTEND_APP_LEARNING_URL", default="http://loc
 # Open edX frontends (the learner portal) call from their own origin with the JWT cookies.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = (*cors_default_headers, "use-jwt-cookie")  # sent by @edx/frontend-platform
 CORS_URLS_REGEX = r"^/(api|csrf)/.*$"
 
 REST_FRAMEWORK = {
