@@ -49,7 +49,9 @@ def test_can_redeem_answers_each_content_key_with_the_winning_policy_or_grouped_
     s.catalog.courses.remove(outside.course)
     learner = learner_client(s.learner.lms_user_id)
 
-    answers = learner.get(_can_redeem_url(s.customer), {"content_key": [s.run.key, outside.key, "course-v1:No+Such+Run"]})
+    answers = learner.get(
+        _can_redeem_url(s.customer), {"content_key": [s.run.key, outside.key, "course-v1:No+Such+Run"]}
+    )
 
     assert answers.status_code == 200, answers.content
     good, not_in_catalog, unknown = answers.json()

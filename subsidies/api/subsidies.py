@@ -135,6 +135,9 @@ class SubsidyDetail(generics.RetrieveAPIView):
 class DepositSerializer(serializers.ModelSerializer):
     subsidy_uuid = serializers.UUIDField(source="subsidy_id")
     transaction_uuid = serializers.UUIDField(source="transaction_id")
+    # The reference's names: its ledger is our subsidy.
+    ledger = serializers.UUIDField(source="subsidy_id", help_text="The reference's name: the subsidy's ledger.")
+    transaction = serializers.UUIDField(source="transaction_id", help_text="The reference's name for transaction_uuid.")
     idempotency_key = serializers.CharField(source="transaction.idempotency_key")
     metadata = serializers.JSONField(source="transaction.metadata")
 
@@ -144,6 +147,8 @@ class DepositSerializer(serializers.ModelSerializer):
             "uuid",
             "subsidy_uuid",
             "transaction_uuid",
+            "ledger",
+            "transaction",
             "desired_deposit_quantity",
             "sales_contract_reference_id",
             "sales_contract_reference_provider",

@@ -5,6 +5,11 @@ viewset), as far as the service uses it:
 
 - `POST /oauth2/access_token` (form: grant_type=client_credentials, client_id, client_secret, token_type=jwt)
   -> 200 `{access_token, expires_in, token_type: "JWT"}`; calls then send `Authorization: JWT <token>`.
+  By default the token is an opaque string only this fake accepts. `FakeLms(jwt_signer=LmsSigner(),
+  jwt_claims={"username": "subsidy_worker", "roles": ["enterprise_openedx_operator:*"]})` makes it issue
+  real LMS JWTs instead (testing/lms_jwt.py, RS512, claims as `LmsSigner.token(**jwt_claims)`), as the real
+  LMS does for a service's client credentials: a service that trusts the signer accepts them, and so does
+  this fake's own API. Every JWT issued is kept in `issued_jwts`.
 - `POST /enterprise/api/v1/enterprise-customer/{uuid}/enroll_learners_in_courses/` with
   `{"enrollments_info": [{user_id|email, course_run_key, transaction_id|license_uuid, force_enrollment?}]}`:
   400 on a malformed item; 201 `{successes, pending, failures}` when every item enrolled; 409 with the
@@ -22,8 +27,12 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from testing.fakes.server import FakeServer
+
+if TYPE_CHECKING:
+    from testing.lms_jwt import LmsSigner
 
 _ENROLL = re.compile(
     r"^/enterprise/api/v1/enterprise-customer/(?P<customer>[0-9a-f-]{36})/enroll_learners_in_courses/$"
@@ -49,11 +58,35 @@ class FakeLms(FakeServer):
     token_path = "/oauth2/access_token"
     token_type = "JWT"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        jwt_signer: LmsSigner | None = None,
+        jwt_claims: dict[str, Any] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
+        if jwt_claims is not None and jwt_signer is None:
+            raise ValueError("jwt_claims need a jwt_signer to sign them")
+        self.jwt_signer = jwt_signer
+        self.jwt_claims = dict(jwt_claims or {"username": "lms_service_worker"})
+        self.issued_jwts: list[str] = []
         self.enrollments: dict[tuple[int, str], LmsEnrollment] = {}
         self.closed_runs: set[str] = set()
         self.known_user_ids: set[int] | None = None  # None: every positive user id has an account
+
+    def issue_token(self, form: dict) -> tuple[int, dict]:
+        """The client-credentials grant; with a `jwt_signer`, the token is a JWT signed by it."""
+        status, answer = super().issue_token(form)
+        if status != 200 or self.jwt_signer is None:
+            return status, answer
+        claims = {"expires_in": answer["expires_in"], **self.jwt_claims}  # jwt_claims may set the lifetime
+        token = self.jwt_signer.token(**claims)
+        with self.lock:
+            self.tokens.discard(answer["access_token"])  # the opaque one: only the JWT is good
+            self.tokens.add(token)
+            self.issued_jwts.append(token)
+        return 200, {**answer, "access_token": token, "expires_in": claims["expires_in"], "token_type": "JWT"}
 
     def operation_of(self, method: str, path: str) -> str:
         if _ENROLL.match(path):
