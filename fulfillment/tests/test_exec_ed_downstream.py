@@ -12,6 +12,7 @@ from forced_redemptions.services import create_forced_redemption, reverse_forced
 from fulfillment.models import Enrollment
 from policies import settlement
 from policies.models import SubsidyAccessPolicy
+from subsidies.api import TransactionSerializer
 from subsidies.models import Transaction, TransactionState
 from subsidies.selectors import balance_cents
 
@@ -63,6 +64,10 @@ def test_an_exec_ed_redemption_orders_at_geag_then_enrolls_in_the_lms(demo, supe
     assert enroll["body"]["enrollments_info"][0]["transaction_id"] == str(record.transaction_uuid)
     enrollment = Enrollment.objects.get(transaction_uuid=record.transaction_uuid)
     assert enrollment.external_order_reference == order["orderUuid"]
+    # The ledger shows the order as the reference does: the transaction's external reference.
+    entry = Transaction.objects.get(pk=record.transaction_uuid)
+    assert TransactionSerializer(entry).data["external_reference"] == [order["orderUuid"]]
+    assert TransactionSerializer([entry], many=True).data[0]["external_reference"] == [order["orderUuid"]]
 
 
 def test_an_existing_order_is_not_placed_again(demo, superuser, lms_backend, fake_geag):

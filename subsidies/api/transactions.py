@@ -47,7 +47,9 @@ class TransactionListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         entries = list(data.all() if hasattr(data, "all") else data)
         self.child.context["run_starts"] = run_starts({entry.content_key for entry in entries if entry.content_key})
-        self.child.context["provider_orders"] = provider_orders(entry.uuid for entry in entries)
+        self.child.context["provider_orders"] = provider_orders(
+            entry.uuid for entry in entries if _may_have_order(entry)
+        )
         return [self.child.to_representation(entry) for entry in entries]
 
 
@@ -105,7 +107,7 @@ class TransactionSerializer(serializers.ModelSerializer):
     def get_external_reference(self, entry) -> list[str]:
         orders = self.context.get("provider_orders")
         if orders is None:
-            orders = provider_orders([entry.uuid])
+            orders = provider_orders([entry.uuid]) if _may_have_order(entry) else {}
         return orders.get(entry.uuid, [])
 
     def get_transaction_status_api_url(self, entry) -> str:
@@ -123,6 +125,11 @@ class TransactionSerializer(serializers.ModelSerializer):
             starts = run_starts({entry.content_key} if entry.content_key else set())
         start = starts.get(entry.content_key)
         return serializers.DateTimeField().to_representation(start) if start else None
+
+
+def _may_have_order(entry) -> bool:
+    """Only an exec-ed redemption has a provider order, and it always carries the learner's `geag_*` data."""
+    return isinstance(entry.metadata, dict) and any(key.startswith("geag_") for key in entry.metadata)
 
 
 def public_url(request, path: str) -> str:
