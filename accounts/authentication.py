@@ -13,6 +13,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
 from edx_rest_framework_extensions.auth.jwt.decoder import unsafe_jwt_decode_handler
 from rest_framework import authentication, exceptions
+from rest_framework.permissions import SAFE_METHODS
 
 from accounts.jwt import MalformedClaims, grants_from_claims
 
@@ -46,9 +47,14 @@ class LmsJwtAuthentication(JwtAuthentication):
         if not jwt_configured():
             return None
         try:
-            return super().authenticate(request)
+            result = super().authenticate(request)
         except exceptions.AuthenticationFailed as error:
             raise exceptions.AuthenticationFailed(_why_refused(request, error)) from error
+        if result is None and request.method not in SAFE_METHODS and self.is_authenticating_with_jwt_cookie(request):
+            # The library forgives a cookie write without the CSRF token (another login may still apply);
+            # say what is missing rather than "not authenticated".
+            self.enforce_csrf(request)
+        return result
 
     def authenticate_credentials(self, payload):
         try:

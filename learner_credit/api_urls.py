@@ -87,6 +87,11 @@ v2 = [
     path("subsidies/<uuid:subsidy_uuid>/", subsidies.SubsidyDetail.as_view(), name="subsidy-detail"),
     path("subsidies/<uuid:subsidy_uuid>/admin/deposits/", subsidies.DepositList.as_view(), name="deposit-list"),
     path(
+        "subsidies/<uuid:subsidy_uuid>/transactions/",
+        subsidy_v1.LearnerTransactionList.as_view(),
+        name="learner-transaction-list",
+    ),
+    path(
         "subsidies/<uuid:subsidy_uuid>/admin/transactions/",
         ledger.TransactionList.as_view(),
         name="transaction-list",

@@ -46,9 +46,9 @@ def test_the_lms_jwt_cookies_authenticate_and_a_cookie_post_needs_the_csrf_token
         client.cookies[name] = value
 
     assert client.get(ME).json()["lms_user_id"] == 1003
-    # Without the CSRF token the cookie does not authenticate a write (edx-drf-extensions forgives the
-    # cookie, so another login could still apply); nothing else authenticates here.
-    assert_error(client.post(ME, {}, format="json"), 401, "not_authenticated")
+    # Without the CSRF token the cookie does not authenticate a write, and the answer says why.
+    body = assert_error(client.post(ME, {}, format="json"), 403, "permission_denied")
+    assert body["detail"].startswith("CSRF Failed")
 
     csrf = client.get("/csrf/api/v1/token").json()["csrfToken"]
     allowed = client.post(ME, {}, format="json", HTTP_X_CSRFTOKEN=csrf)

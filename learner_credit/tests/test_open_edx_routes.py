@@ -48,6 +48,7 @@ def test_a_customer_admin_token_reads_its_subsidies_in_the_reference_shape(demo,
     admin = jwt(lms_signer, roles=ADMIN)
 
     page = admin.get(f"{V1}/subsidies/", {"enterprise_customer_uuid": str(demo_data.CUSTOMER_UUID)}).json()
+    assert page["count"] == 1 and page["page_count"] == 1
     [subsidy] = page["results"]
     assert subsidy["uuid"] == str(demo_data.SUBSIDY_UUID)
     assert subsidy["current_balance"] == subsidy["starting_balance"] == demo_data.DEPOSIT_CENTS
@@ -116,6 +117,9 @@ def test_a_learner_reads_only_its_own_transactions(demo, lms_signer):
     assert detail["courseware_url"].endswith(f"/course/{demo_data.OPEN_RUN}/home")
     assert detail["course_run_start_date"].startswith("2099-01-15")
     assert_error(learner.get(f"{V1}/transactions/{theirs['uuid']}/"), 404)
+    own = learner.get(f"/api/v2/subsidies/{demo_data.SUBSIDY_UUID}/transactions/").json()
+    assert [t["uuid"] for t in own["results"]] == [mine["uuid"]]
+    assert_error(operator.get(f"/api/v2/subsidies/{demo_data.SUBSIDY_UUID}/transactions/"), 404)
     assert_error(learner.get(f"{V1}/transactions/"), 400, "invalid_input", "subsidy_uuid")
 
 

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -84,6 +85,24 @@ def _readable_subsidy(request, subsidy_uuid) -> Subsidy:
     return subsidy
 
 
+class SubsidyPagination(PageNumberPagination):
+    """enterprise-subsidy's subsidy pages: `page_size` (up to 100) and `page_count`."""
+
+    page_size = 10
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["page_count"] = self.page.paginator.num_pages
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["page_count"] = {"type": "integer"}
+        return schema
+
+
 @extend_schema_view(
     get=extend_schema(
         operation_id="v1_subsidies_list",
@@ -94,6 +113,7 @@ def _readable_subsidy(request, subsidy_uuid) -> Subsidy:
 )
 class SubsidyList(generics.ListAPIView):
     serializer_class = ReferenceSubsidySerializer
+    pagination_class = SubsidyPagination
 
     def get_queryset(self):
         query = validated_query(SubsidyListQuery, self.request)
@@ -330,3 +350,25 @@ class TransactionDetail(generics.RetrieveAPIView):
         if level == "learner" and entry.lms_user_id != own_lms_user_id(self.request.user):
             raise NotFound("No such transaction.")  # another learner's: as if it did not exist
         return entry
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="v2_subsidies_learner_transactions",
+        summary="enterprise-subsidy v2: the caller's own transactions in a subsidy (a learner's token)",
+        parameters=[TransactionQuerySerializer],
+        responses={200: TransactionSerializer(many=True), **errors(400, 404)},
+    )
+)
+class LearnerTransactionList(generics.ListAPIView):
+    serializer_class = TransactionSerializer
+    pagination_class = LedgerPagination
+
+    def get_queryset(self):
+        subsidy = get_object_or_404(Subsidy, pk=self.kwargs["subsidy_uuid"])
+        own = own_lms_user_id(self.request.user)
+        if own is None:
+            raise NotFound("This account is not a learner, so it has no transactions of its own.")
+        _require_learner_level(self.request, subsidy.customer_id, READ_TRANSACTIONS, "read its transactions")
+        self.ledger_subsidy_id = subsidy.pk
+        return transactions_matching(subsidy, self.request).filter(lms_user_id=own)
