@@ -63,7 +63,8 @@ def forced_redemptions(world: World, *, count: int, max_seconds: float) -> list[
     )
     warmup = 10
     learners = [30_000_000 + i for i in range(count + warmup)]
-    link_learners(world.customer, learners)
+    lock_pass = [31_000_000 + i for i in range(100)]
+    link_learners(world.customer, learners + lock_pass)
     run_key = world.closed_run.key
     balance_before = ledger_reads.balance_cents(world.subsidy)
 
@@ -91,7 +92,10 @@ def forced_redemptions(world: World, *, count: int, max_seconds: float) -> list[
         if time.perf_counter() - start > max_seconds:
             break
     elapsed = time.perf_counter() - start
-    attempted = warmup + 1 + done
+    from benchmarks.unit_costs import time_under_lock
+
+    lock = time_under_lock(force, lock_pass)
+    attempted = warmup + 1 + done + len(lock_pass)
 
     charged = Transaction.objects.filter(subsidy_access_policy_uuid=policy.pk, state=TransactionState.COMMITTED).count()
     enrolled = Enrollment.objects.filter(course_run=world.closed_run, forced=True, active=True).count()
@@ -115,6 +119,8 @@ def forced_redemptions(world: World, *, count: int, max_seconds: float) -> list[
         "enrolled": enrolled,
         "attempts": attempts,
         "ledger_transactions": world.ledger_size + attempted,
+        "lock": lock,
+        "statement_log": [q["sql"][:160] for q in queries.captured_queries],
     }
     return [
         Metric(
@@ -136,6 +142,14 @@ def forced_redemptions(world: World, *, count: int, max_seconds: float) -> list[
             "/s",
             details=floor | {"python_ms_per_unit": round(1000 / rate - floor["ms_per_unit"], 2)},
         ),
+        Metric(
+            1,
+            "forced_python_ms",
+            "  Python per unit (time less its SQL floor)",
+            round(1000 / rate - floor["ms_per_unit"], 3),
+            "ms",
+        ),
+        Metric(1, "forced_lock_ms", "  time under the subsidy lock per unit", lock["mean_ms"], "ms", details=lock),
     ]
 
 

@@ -4,7 +4,10 @@
     python benchmarks/run.py                 # SQLite file benchmarks/results/bench.sqlite3
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/learner_credit_bench python benchmarks/run.py
     python benchmarks/run.py --quick         # small sizes: a smoke run of the harness (< 1 min)
-    python benchmarks/run.py --only 3        # one benchmark (0-5); repeat or comma-separate for more
+    python benchmarks/run.py --only 3        # one benchmark (0-6); repeat or comma-separate for more
+    python benchmarks/run.py --baseline REF --only 1,3,6
+                                             # the same benchmarks on commit REF first, then here: one table
+                                             # of both with the ratios (benchmarks/baseline.py)
 
 Prints one table and writes benchmarks/results/latest.json. Exits 1 when an invariant is broken
 (overdraft, duplicate charge, a redemption that should have succeeded) or a benchmark crashed; a
@@ -40,6 +43,7 @@ FULL = {
     "lms_learners": 1_000,
     "lms_seconds": 40.0,
 }
+ALL = (0, 1, 2, 3, 4, 5, 6)
 QUICK = {
     "ledger_size": 10_000,
     "ceiling_seconds": 0.5,
@@ -69,16 +73,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="gunicorn workers for benchmark 2 (default: one per CPU; see BENCHMARKS.md)",
     )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (default latest.json)")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        default=None,
+        help="first run the same benchmarks on git commit REF (built in a scratch worktree), then compare",
+    )
     args = parser.parse_args(argv)
     only = {int(n) for item in args.only for n in item.split(",") if n.strip()}
-    if only - {0, 1, 2, 3, 4, 5}:
-        parser.error("--only takes benchmark numbers 0 to 5")
-    args.selected = sorted(only) if only else [0, 1, 2, 3, 4, 5]
+    if only - set(ALL):
+        parser.error(f"--only takes benchmark numbers {ALL[0]} to {ALL[-1]}")
+    args.selected = sorted(only) if only else list(ALL)
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.baseline:
+        from benchmarks.baseline import compare_with
+
+        return compare_with(args.baseline, argv if argv is not None else sys.argv[1:])
     sizes = QUICK if args.quick else FULL
 
     from benchmarks.database import RESULTS, BenchDatabase, git_commit, machine_info
@@ -95,7 +109,7 @@ def main(argv=None) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from benchmarks import fixtures, http_downstream, http_load, measures
+    from benchmarks import fixtures, http_downstream, http_load, measures, unit_costs
     from benchmarks.database import server_version
     from benchmarks.report import ERROR, MISS, Metric, table, write_json
 
@@ -117,7 +131,7 @@ def main(argv=None) -> int:
         print(f"benchmarks on {header['database']} ({database.url}), quick={args.quick}", flush=True)
 
         world = None
-        if set(args.selected) & {1, 2, 3, 4, 5}:
+        if set(args.selected) & {1, 2, 3, 4, 5, 6}:
             step = time.perf_counter()
             world = fixtures.build_world(ledger_size=sizes["ledger_size"])
             print(f"  data: ledger of {sizes['ledger_size']:,} transactions in {time.perf_counter() - step:.1f} s")
@@ -144,6 +158,9 @@ def main(argv=None) -> int:
                 clients=8,
                 max_seconds=sizes["lms_seconds"],
                 workers=args.http_workers,
+            ),
+            6: lambda: unit_costs.learner_redemptions(
+                world, count=sizes["forced_count"], max_seconds=sizes["forced_seconds"]
             ),
         }
         # 3 reads the ledger before 1 and 2 add to it, so its ledger is exactly ledger_size rows.
