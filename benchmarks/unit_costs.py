@@ -32,23 +32,24 @@ def _takes_the_lock(sql: str) -> bool:
 def time_under_lock(unit: Callable[[int], object], learners: list[int]) -> dict:
     """Run `unit(learner)` for each learner; milliseconds from taking the subsidy lock to the commit that frees it."""
     held: list[float] = []
-    state = {"since": None}
+    state = {"since": None, "armed": False}
 
     def released():
         held.append((time.perf_counter() - state["since"]) * 1000)
-        state["since"] = None
+        state["since"], state["armed"] = None, False
 
     def timer(execute, sql, params, many, context):
         if state["since"] is None and _takes_the_lock(sql):
             state["since"] = time.perf_counter()
-            result = execute(sql, params, many, context)
+        elif state["since"] is not None and not state["armed"] and connection.in_atomic_block:
+            # SQLite's BEGIN runs before the atomic block is entered: arm the callback on the next statement.
+            state["armed"] = True
             transaction.on_commit(released)
-            return result
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(timer):
         for learner in learners:
-            state["since"] = None
+            state["since"], state["armed"] = None, False
             unit(learner)
     if not held:
         return {"mean_ms": None, "p50_ms": None, "units": len(learners), "windows": 0}

@@ -7,8 +7,9 @@ it, reserve / fulfil / settle, is policies.fulfilment's.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from fulfillment.backends import EnrollmentRequest, FulfillmentProgress, LocalEnrollmentBackend, get_backend
@@ -83,24 +84,45 @@ def _check_exec_ed_data(request: EnrollmentRequest) -> None:
 
 
 def record_enrollment(request: EnrollmentRequest, *, external_order_reference: str = "") -> Enrollment:
-    """Write the enrollment a redemption made (locally, or downstream and mirrored here), in a savepoint.
+    """Write the enrollment a redemption made (locally, or downstream and mirrored here).
 
-    One active enrollment per learner and run: a second one is refused (EnrollmentRefused).
+    One active enrollment per learner and run: a second one is refused (EnrollmentRefused). One statement,
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING` (SQLite and PostgreSQL alike): a conflict inserts nothing
+    and aborts nothing, so the caller's unit goes on (to settle the redemption failed) without a savepoint.
     """
-    try:
-        with transaction.atomic():
-            return Enrollment.objects.create(
-                lms_user_id=request.lms_user_id,
-                course_run=request.run,
-                forced=request.allow_late_enrollment,
-                transaction_uuid=request.transaction_uuid,
-                external_order_reference=external_order_reference,
-            )
-    except IntegrityError as error:
+    now = timezone.now()
+    enrollment = Enrollment(
+        uuid=uuid.uuid4(),
+        created=now,
+        modified=now,
+        lms_user_id=request.lms_user_id,
+        course_run=request.run,
+        forced=request.allow_late_enrollment,
+        transaction_uuid=request.transaction_uuid,
+        external_order_reference=external_order_reference,
+    )
+    if not _insert_unless_conflicting(enrollment):
         raise EnrollmentRefused(
             f"Learner {request.lms_user_id} is already enrolled in {request.run.key}.",
             content_key=request.run.key,
-        ) from error
+        )
+    enrollment._state.adding = False
+    return enrollment
+
+
+def _insert_unless_conflicting(instance) -> bool:
+    """Insert the row unless a unique constraint already holds one like it; whether it was inserted."""
+    meta = instance._meta
+    fields = meta.concrete_fields
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    values = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchone() is not None
 
 
 def enroll(request: EnrollmentRequest) -> Enrollment:

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Value
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from assignments.models import LearnerContentAssignment
 from catalog.models import Catalog, CourseRun
 from customers.models import EnterpriseCustomerUser
-from customers.selectors import learner_link
 from policies import reasons
 from policies.models import SubsidyAccessPolicy
 from subsidies import selectors as ledger_reads
@@ -32,7 +31,7 @@ class RedemptionContext:
     content_key: str
     run: CourseRun | None
     link: EnterpriseCustomerUser | None
-    group_ids: frozenset  # the policy's groups (none: every linked learner)
+    policy_has_groups: bool  # the policy has groups (none: every linked learner)
     in_catalog: bool  # the policy's catalog holds the run
     learner_in_groups: bool  # the learner is in one of those groups
     totals: ledger_reads.RunningTotals  # the subsidy's balance and the policy's spend
@@ -81,29 +80,80 @@ class Verdict:
 _READ_IT = object()  # build_context's default: read the run / the link itself
 
 
-def read_run(content_key: str) -> CourseRun | None:
-    return CourseRun.objects.select_related("course").filter(key=content_key).first()
+@dataclass(frozen=True)
+class ContentRead:
+    """What one statement tells of the content under a policy: the run (with its course), whether the policy's
+    catalog (`catalog_id`, as it was when read) holds it, whether the policy has groups, and any extra
+    annotations the caller asked for (the forced unit's duplicate check)."""
+
+    content_key: str
+    run: CourseRun | None
+    catalog_id: Any
+    in_catalog: bool
+    policy_has_groups: bool
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def read_groups_and_catalog_membership(policy: SubsidyAccessPolicy, run: CourseRun | None) -> tuple[frozenset, tuple]:
-    """The policy's group ids and (its catalog id, whether that catalog holds the run), in one query.
-
-    No lock protects them: the redemption unit reads them before its locks (and again, here, if the locked
-    policy names another catalog).
-    """
-    in_catalog = Value(False)
-    if run is not None:
-        in_catalog = Exists(
-            Catalog.courses.through.objects.filter(catalog_id=OuterRef("catalog_id"), course_id=run.course_id)
+def read_content(policy: SubsidyAccessPolicy, content_key: str, **annotations) -> ContentRead:
+    """The run, its catalog membership and the policy's having groups, in one query. No lock protects them:
+    the redemption unit reads them before its locks (again, if the locked policy names another catalog)."""
+    run = (
+        CourseRun.objects.select_related("course")
+        .filter(key=content_key)
+        .annotate(
+            in_catalog=Exists(
+                Catalog.courses.through.objects.filter(catalog_id=policy.catalog_id, course_id=OuterRef("course_id"))
+            ),
+            policy_has_groups=Exists(
+                SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy.pk)
+            ),
+            **annotations,
         )
-    rows = list(
-        SubsidyAccessPolicy.all_objects.filter(pk=policy.pk)
-        .annotate(in_catalog=in_catalog)
-        .values_list("catalog_id", "in_catalog", "groups")
+        .first()
     )
-    if not rows:  # deleted under us: the locked read fails the same way
-        return frozenset(), (None, False)
-    return frozenset(g for *_, g in rows if g is not None), rows[0][:2]
+    if run is None:  # unknown content: the groups still decide the learner's reason, which comes first
+        has_groups = SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy.pk).exists()
+        return ContentRead(
+            content_key=content_key,
+            run=None,
+            catalog_id=policy.catalog_id,
+            in_catalog=False,
+            policy_has_groups=has_groups,
+        )
+    return ContentRead(
+        content_key=content_key,
+        run=run,
+        catalog_id=policy.catalog_id,
+        in_catalog=run.in_catalog,
+        policy_has_groups=run.policy_has_groups,
+        extra={name: getattr(run, name) for name in annotations},
+    )
+
+
+def in_policy_groups(policy: SubsidyAccessPolicy) -> Exists:
+    """For a query of learner links: the link is in one of the policy's groups."""
+    groups = SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy.pk).values(
+        "enterprisegroup_id"
+    )
+    return Exists(
+        EnterpriseCustomerUser.groups.through.objects.filter(
+            enterprisecustomeruser_id=OuterRef("pk"), enterprisegroup_id__in=groups
+        )
+    )
+
+
+def read_link(policy: SubsidyAccessPolicy, lms_user_id: int, *, with_groups: bool, lock: bool = False):
+    """The learner's link to the policy's customer (active or not; None if never linked), with `in_groups`
+    (in one of the policy's groups, when it has some), in one query; `lock`: row-locked for the unit."""
+    links = EnterpriseCustomerUser.objects.filter(customer_id=policy.customer_id, lms_user_id=lms_user_id)
+    if lock:
+        links = links.select_for_update()
+    if with_groups:
+        links = links.annotate(in_groups=in_policy_groups(policy))
+    link = links.first()
+    if link is not None and not with_groups:
+        link.in_groups = False
+    return link
 
 
 def build_context(
@@ -115,21 +165,18 @@ def build_context(
     late_enrollment: bool = False,
     price_cents: int | None = None,
     link: EnterpriseCustomerUser | None | object = _READ_IT,
-    run: CourseRun | None | object = _READ_IT,
+    content: ContentRead | None = None,
     now: dt.datetime | None = None,
-    policy_group_ids: frozenset | None = None,
-    catalog_membership: tuple[Any, bool] | None = None,
     totals: ledger_reads.RunningTotals | None = None,
     learner_spend: dict[str, int] | None = None,
 ) -> RedemptionContext:
     """Read what the decision needs, unless the caller has read it already (the redemption unit reads some
-    before its locks and the money under them); the context is complete when this returns."""
-    if run is _READ_IT:
-        run = read_run(content_key)
+    before its locks and the money under them); the context is complete when this returns. A `link` the
+    caller read must come from `read_link` (it carries `in_groups`)."""
+    if content is None or content.catalog_id != policy.catalog_id or content.content_key != content_key:
+        content = read_content(policy, content_key)
     if link is _READ_IT:
-        link = learner_link(customer=policy.customer_id, lms_user_id=lms_user_id)
-    if policy_group_ids is None or catalog_membership is None or catalog_membership[0] != policy.catalog_id:
-        policy_group_ids, catalog_membership = read_groups_and_catalog_membership(policy, run)
+        link = read_link(policy, lms_user_id, with_groups=content.policy_has_groups)
     linked = link is not None and link.active
     if totals is None:
         totals = ledger_reads.running_totals(subsidy=policy.subsidy_id, policy_uuid=policy.pk)
@@ -139,11 +186,11 @@ def build_context(
         policy=policy,
         lms_user_id=lms_user_id,
         content_key=content_key,
-        run=run,
+        run=content.run,
         link=link,
-        group_ids=policy_group_ids,
-        in_catalog=run is not None and catalog_membership[1],
-        learner_in_groups=bool(linked and policy_group_ids and link.groups.filter(pk__in=policy_group_ids).exists()),
+        policy_has_groups=content.policy_has_groups,
+        in_catalog=content.in_catalog,
+        learner_in_groups=bool(linked and content.policy_has_groups and link.in_groups),
         totals=totals,
         learner_spend=learner_spend,
         forced=forced,
@@ -151,7 +198,7 @@ def build_context(
         price_override_cents=price_cents,
         now=now or timezone.now(),
     )
-    if run is not None:
+    if content.run is not None:
         policy.strategy.load(ctx)
     return ctx
 
@@ -198,7 +245,7 @@ def evaluate(ctx: RedemptionContext) -> Verdict:
     policy = ctx.policy
     if reason := policy_refusal(policy):
         return _refuse(ctx, reason)
-    if reason := learner_refusal(ctx.link, policy_has_groups=bool(ctx.group_ids), in_groups=ctx.learner_in_groups):
+    if reason := learner_refusal(ctx.link, policy_has_groups=ctx.policy_has_groups, in_groups=ctx.learner_in_groups):
         return _refuse(ctx, reason)
     if ctx.run is None or not ctx.in_catalog:
         return _refuse(ctx, reasons.CONTENT_NOT_IN_CATALOG)

@@ -11,7 +11,8 @@
    pending with the next try scheduled by backoff. Every downstream answer is kept (DownstreamCall).
 
 With the local backend the same three phases run inside the reserve's own database transaction: there is
-no network call to wait for and nothing to retry (`settle_inline`).
+no network call to wait for and nothing to retry. The enrollment is written first (`fulfil_inline`), so the
+ledger entry is written once, already settled.
 """
 
 from __future__ import annotations
@@ -72,18 +73,16 @@ def failure_message(error: DomainError) -> str:
     return f"{error.message} [{system} HTTP {status or '-'}: {body or '(no body)'}]"
 
 
-def settle_inline(entry: Transaction, request: EnrollmentRequest) -> FulfillmentError | None:
-    """Fulfil and settle with a backend that is not remote, inside the reservation's transaction.
-
-    Returns the refusal when the redemption failed (the transaction is `failed` by then), else None.
-    """
+def fulfil_inline(request: EnrollmentRequest) -> tuple[str, FulfillmentError | None]:
+    """Fulfil with a backend that is not remote, inside the reservation's transaction, before its ledger
+    entry is written: the fulfillment identifier (the enrollment made), or the refusal (nothing written;
+    the caller writes the entry and settles it failed)."""
     try:
         result = get_backend().fulfil(request, FulfillmentProgress())
-        _settle_committed(entry, request, result)
+        enrollment = fulfillment.record_enrollment(request, external_order_reference=result.external_order_reference)
     except FulfillmentError as error:
-        _settle_failed(entry, error)
-        return error
-    return None
+        return "", error
+    return result.fulfillment_identifier or str(enrollment.pk), None
 
 
 def open_job(request: EnrollmentRequest) -> FulfillmentJob:
@@ -161,7 +160,7 @@ def _settle(transaction_uuid, request, progress, result, error) -> Attempted:
             except FulfillmentError as refused:  # e.g. enrolled meanwhile through another transaction
                 error = refused
         if isinstance(error, FulfillmentError):
-            _settle_failed(entry, error)
+            settle_failed(entry, error)
         elif error is not None:
             job.last_error_reason, job.last_error_message = error.reason, failure_message(error)
             job.next_attempt_at = timezone.now() + dt.timedelta(seconds=retry_delay_seconds(job.attempts))
@@ -252,7 +251,7 @@ def _settle_committed(entry: Transaction, request: EnrollmentRequest, result: Fu
     ledger.commit_redemption(entry, fulfillment_identifier=result.fulfillment_identifier or str(enrollment.pk))
 
 
-def _settle_failed(entry: Transaction, error: DomainError) -> None:
+def settle_failed(entry: Transaction, error: DomainError) -> None:
     message = failure_message(error)
     ledger.fail_redemption(entry, reason=error.reason, message=message)
     assignment_services.release_after_failed_redemption(
@@ -315,6 +314,6 @@ def mark_failed(*, transaction_uuid: uuid.UUID, actor=None, note: str = "") -> T
                 f"A try of transaction {transaction_uuid} is under way (until {job.claimed_until:%H:%M:%S} UTC); "
                 f"wait for its answer before marking it failed."
             )
-        _settle_failed(entry, error)
+        settle_failed(entry, error)
         _close_job(job, entry, error)
         return entry

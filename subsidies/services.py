@@ -120,12 +120,13 @@ def open_redemption(
     content_title: str,
     policy_uuid: uuid.UUID,
     metadata: dict[str, Any],
+    fulfillment_identifier: str | None = None,
 ) -> Transaction:
-    """Write a pending spend. Caller holds the subsidy lock and commits or fails it in the same unit.
+    """Write a spend: pending, or already committed when the caller fulfilled it first in the same unit
+    (`fulfillment_identifier`, the enrollment made). Caller holds the subsidy lock and settles a pending one.
 
-    Must run inside a savepoint of the caller's (the redemption unit has one) that rolls back on the
-    TransactionCreationError raised here: no savepoint of its own, so no SAVEPOINT/RELEASE round trips
-    under the subsidy lock.
+    No savepoint of its own (no SAVEPOINT/RELEASE round trips under the subsidy lock): the
+    TransactionCreationError raised here rolls back the caller's unit.
     """
     try:
         return Transaction.objects.create(
@@ -133,7 +134,8 @@ def open_redemption(
             subsidy=subsidy,
             idempotency_key=idempotency_key,
             quantity=-price_cents,
-            state=TransactionState.PENDING,
+            state=TransactionState.PENDING if fulfillment_identifier is None else TransactionState.COMMITTED,
+            fulfillment_identifier=fulfillment_identifier or "",
             lms_user_id=lms_user_id,
             lms_user_email=lms_user_email,
             content_key=content_key,

@@ -16,6 +16,7 @@ import traceback as tb
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists
 
 from catalog.selectors import get_course_run
 from common.errors import DomainError, InvalidInput, LockWaitTimeout
@@ -35,10 +36,14 @@ from forced_redemptions.services.validation import (
     EDITABLE_FIELDS,
     SETTLED_FIELDS,
     ensure_not_duplicate,
+    standing_redemptions,
     validate_fields,
 )
 from fulfillment.backends import FALLBACK_ORDER_KEY
 from fulfillment.services import TERMS_FORMAT
+from policies import reasons
+from policies.errors import RedemptionRefused
+from policies.redeemability import ContentRead, read_content
 from policies.services import Reservation, complete_redemption, reserve_redemption
 from subsidies.models import Transaction, TransactionState
 
@@ -57,19 +62,26 @@ def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
         raise InvalidInput(
             f"Unknown fields: {', '.join(sorted(unknown))}.", field_errors={f: ["Unknown field."] for f in unknown}
         )
+    three = {
+        "policy_id": fields["subsidy_access_policy"].pk,
+        "lms_user_id": fields["lms_user_id"],
+        "course_run_key": fields["course_run_key"],
+    }
     with transaction.atomic():
-        ensure_not_duplicate(
-            policy_id=fields["subsidy_access_policy"].pk,
-            lms_user_id=fields["lms_user_id"],
-            course_run_key=fields["course_run_key"],
-        )
         record = ForcedPolicyRedemption(created_by=user_or_none(actor), modified_by=user_or_none(actor), **fields)
         if record.wait_to_redeem:
+            ensure_not_duplicate(**three)
             record.save()
             return record
+        # The run, its catalog membership and whether a standing record of the same three exists: one query.
+        content = read_content(
+            record.subsidy_access_policy, record.course_run_key, standing=Exists(standing_redemptions(**three))
+        )
+        if content.extra.get("standing", True):  # (an unknown run reads no row: ask the long way)
+            ensure_not_duplicate(**three)
         # Not saved yet, so no one else can see or lock it: no record lock. The record is inserted once,
         # with its outcome, then its attempt (one history row, "created" with the outcome it ended with).
-        record, reservation = _attempt_redemption(record, actor)
+        record, reservation = _attempt_redemption(record, actor, content=content)
     return _complete(record, reservation)
 
 
@@ -132,13 +144,15 @@ def redeem_forced(*, record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedem
     return _complete(current, reservation)
 
 
-def _attempt_redemption(record: ForcedPolicyRedemption, actor) -> tuple[ForcedPolicyRedemption, Reservation | None]:
+def _attempt_redemption(
+    record: ForcedPolicyRedemption, actor, *, content: ContentRead | None = None
+) -> tuple[ForcedPolicyRedemption, Reservation | None]:
     """Reserve and write the outcome so far on the record (saving it) and one attempt. The caller's
     transaction holds the record's lock, or the record is new and unsaved. The reservation runs in its own
     savepoint, so a refusal has written nothing else by the time it is noted. Returns the reservation still
     to complete (after the caller commits) when the downstream is remote."""
     try:
-        reservation = _reserve(record)
+        reservation = _reserve(record, content)
     except DomainError as error:
         return note_failure(record, actor, error), None
     except Exception as error:  # noqa: BLE001 - an unexpected error must still be on record
@@ -163,19 +177,28 @@ def _complete(record: ForcedPolicyRedemption, reservation: Reservation | None) -
     return current
 
 
-def _reserve(record: ForcedPolicyRedemption) -> Reservation:
-    require_known_learner(record.lms_user_id)
-    run = get_course_run(record.course_run_key)
+def _reserve(record: ForcedPolicyRedemption, content: ContentRead | None) -> Reservation:
     policy = record.subsidy_access_policy
-    reservation = reserve_redemption(
-        policy=policy,
-        lms_user_id=record.lms_user_id,
-        content_key=run.key,
-        metadata=redemption_metadata(record, is_exec_ed=run.course.is_exec_ed),
-        forced=True,
-        price_cents=record.content_price_cents,
-        run=run,  # already read: the unit does not read it again
-    )
+    if content is None:
+        content = read_content(policy, record.course_run_key)
+    if content.run is None:  # an unknown learner says so first, then the unknown run
+        require_known_learner(record.lms_user_id)
+        get_course_run(record.course_run_key)  # raises ContentNotFound
+    run = content.run
+    try:
+        reservation = reserve_redemption(
+            policy=policy,
+            lms_user_id=record.lms_user_id,
+            content_key=run.key,
+            metadata=redemption_metadata(record, is_exec_ed=run.course.is_exec_ed),
+            forced=True,
+            price_cents=record.content_price_cents,
+            content=content,  # already read: the unit does not read it again
+        )
+    except RedemptionRefused as refusal:
+        if refusal.reason == reasons.LEARNER_NOT_IN_ENTERPRISE:
+            require_known_learner(record.lms_user_id)  # a learner unknown everywhere is LearnerNotFound
+        raise
     if not reservation.created:
         other = ForcedPolicyRedemption.objects.filter(transaction_uuid=reservation.transaction.uuid).exclude(
             pk=record.pk

@@ -44,6 +44,17 @@ def validate_fields(fields: dict[str, Any]) -> None:
         raise InvalidInput("The forced redemption is invalid; nothing was saved.", field_errors=errors)
 
 
+def standing_redemptions(*, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None):
+    """Redeemed, unreversed forced redemptions of the same three (maybe reversed in the ledger since)."""
+    return ForcedPolicyRedemption.objects.filter(
+        subsidy_access_policy_id=policy_id,
+        lms_user_id=lms_user_id,
+        course_run_key=course_run_key,
+        redeemed_at__isnull=False,
+        reversed_at__isnull=True,
+    ).exclude(pk=exclude_pk)
+
+
 def ensure_not_duplicate(
     *, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None, settle: bool = True
 ) -> None:
@@ -52,13 +63,9 @@ def ensure_not_duplicate(
     A redeemed record whose transaction was reversed in the ledger no longer stands: it is settled as
     reversed here (unless `settle=False`, for dry runs that write nothing) and the new one may proceed.
     """
-    redeemed = ForcedPolicyRedemption.objects.filter(
-        subsidy_access_policy_id=policy_id,
-        lms_user_id=lms_user_id,
-        course_run_key=course_run_key,
-        redeemed_at__isnull=False,
-        reversed_at__isnull=True,
-    ).exclude(pk=exclude_pk)
+    redeemed = standing_redemptions(
+        policy_id=policy_id, lms_user_id=lms_user_id, course_run_key=course_run_key, exclude_pk=exclude_pk
+    )
     for record in redeemed:
         # Read first, lock only a record that no longer stands: a caller may already hold ledger locks,
         # and a standing record's lock comes before them (see reverse_forced_redemption).

@@ -29,20 +29,13 @@ from catalog.models import CourseRun
 from common import events
 from common.errors import DomainError, InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
-from customers.models import EnterpriseCustomerUser
 from fulfillment import services as fulfillment
 from fulfillment.backends import EnrollmentRequest, get_backend
 from fulfillment.errors import FulfillmentError
 from policies import settlement, tasks
 from policies.errors import IdempotencyKeyMismatch, RedemptionRefused, TooManyFailedRedemptions
 from policies.models import SubsidyAccessPolicy
-from policies.redeemability import (
-    RedemptionContext,
-    build_context,
-    evaluate,
-    read_groups_and_catalog_membership,
-    read_run,
-)
+from policies.redeemability import ContentRead, RedemptionContext, build_context, evaluate, read_content, read_link
 from policies.signals import redemption_reversed
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
@@ -87,14 +80,6 @@ def idempotency_key(policy: SubsidyAccessPolicy, lms_user_id: int, content_key: 
     return f"{policy.subsidy_id}-{digest}"
 
 
-def _lock_learner_link(policy: SubsidyAccessPolicy, lms_user_id: int) -> EnterpriseCustomerUser | None:
-    return (
-        EnterpriseCustomerUser.objects.select_for_update()
-        .filter(customer_id=policy.customer_id, lms_user_id=lms_user_id)
-        .first()
-    )
-
-
 def redeem(
     *,
     policy: SubsidyAccessPolicy,
@@ -103,7 +88,7 @@ def redeem(
     metadata: dict[str, Any] | None = None,
     forced: bool = False,
     price_cents: int | None = None,
-    run: CourseRun | None = None,
+    content: ContentRead | None = None,
     late_enrollment: bool = False,
     caller_key: str | None = None,
 ) -> Redemption:
@@ -130,7 +115,7 @@ def redeem(
                 metadata=metadata,
                 forced=forced,
                 price_cents=price_cents,
-                run=run,
+                content=content,
                 late_enrollment=late_enrollment,
                 caller_key=caller_key,
             )
@@ -161,21 +146,22 @@ def reserve_redemption(
     metadata: dict[str, Any] | None = None,
     forced: bool = False,
     price_cents: int | None = None,
-    run: CourseRun | None = None,
+    content: ContentRead | None = None,
     late_enrollment: bool = False,
     caller_key: str | None = None,
 ) -> Reservation:
     """The reserve phase, in one database transaction (a savepoint of the caller's, if it has one).
 
-    Under the locks: every check, the pending transaction and the assignment accepted; then, with a remote
-    backend, the fulfillment job (the caller commits, then calls `complete_redemption`), or with the local
-    one the enrollment and the settlement, right here. `run`: the run of `content_key` with its course,
-    when the caller has already read it.
+    Under the locks: every check, the transaction and the assignment accepted; then, with a remote backend,
+    the fulfillment job (the caller commits, then calls `complete_redemption`); with a local one the
+    enrollment is written first and the transaction is written settled (committed, or failed when the
+    enrollment was refused). `content`: what `read_content` said of `content_key`, when the caller has read it.
 
-    What no lock of the unit protects (the run and its course, catalog membership, the policy's groups)
-    is read before the locks, so the subsidy lock is held only for the locks, the idempotency lookup,
-    the running totals and limits, the learner's spend and the writes: every check that depends on money
-    or limits is still evaluated under the locks.
+    What no lock of the unit protects (the run and its course, catalog membership, the policy's having
+    groups) is read before the locks, in one statement, so the subsidy lock is held only for the locks, the
+    idempotency lookup, the running totals and limits, the learner's spend and the writes: every check that
+    depends on money or limits is still evaluated under the locks. A refusal raises before anything is
+    written, so the unit needs no savepoint of its own.
     """
     if price_cents is not None and (
         not isinstance(price_cents, int) or isinstance(price_cents, bool) or price_cents < 0
@@ -184,9 +170,8 @@ def reserve_redemption(
             f"The requested price must be a whole number of cents, 0 or more; got {price_cents!r}."
         )
     attempt = _Attempt(metadata=_bounded_metadata(metadata))
-    if run is None or run.key != content_key:
-        run = read_run(content_key)
-    group_ids, catalog_membership = read_groups_and_catalog_membership(policy, run)
+    if content is None or content.content_key != content_key or content.catalog_id != policy.catalog_id:
+        content = read_content(policy, content_key)
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
@@ -199,7 +184,7 @@ def reserve_redemption(
             .get(pk=policy.pk)
         )
         policy.subsidy = subsidy
-        link = _lock_learner_link(policy, lms_user_id)
+        link = read_link(policy, lms_user_id, with_groups=content.policy_has_groups, lock=True)
         # The learner's transactions under the policy, once: their spend, this content's settled ones
         # (the idempotency key) and the live transaction with that key (a repeat).
         learner_ledger = ledger_reads.learner_ledger(policy.pk, lms_user_id)
@@ -217,26 +202,24 @@ def reserve_redemption(
                 return Reservation(transaction=Transaction.objects.get(pk=existing_uuid), created=False)
             attempt.idempotency_key = caller_key
         _refuse_after_repeated_failures(learner_ledger, lms_user_id, content_key)
-        with transaction.atomic():  # a refusal before anything is charged writes nothing
-            ctx = build_context(
-                policy,
-                lms_user_id=lms_user_id,
-                content_key=content_key,
-                forced=forced,
-                late_enrollment=late_enrollment,
-                price_cents=price_cents,
-                link=link,
-                run=run,
-                policy_group_ids=group_ids,
-                catalog_membership=catalog_membership,  # re-read if the locked policy's catalog differs
-                totals=ledger_reads.running_totals_of(policy),
-                learner_spend=learner_ledger.spend(),
-            )
-            entry, request = _reserve_checked(ctx, attempt)
-        if get_backend().remote:
+        ctx = build_context(
+            policy,
+            lms_user_id=lms_user_id,
+            content_key=content_key,
+            forced=forced,
+            late_enrollment=late_enrollment,
+            price_cents=price_cents,
+            link=link,
+            content=content,  # read again if the locked policy names another catalog
+            totals=ledger_reads.running_totals_of(policy),
+            learner_spend=learner_ledger.spend(),
+        )
+        remote = get_backend().remote
+        entry, request, failure = _reserve_checked(ctx, attempt, settle_inline=not remote)
+        if remote:
             settlement.open_job(request)
             return Reservation(transaction=entry, created=True, remote=True)
-        return Reservation(transaction=entry, created=True, failure=settlement.settle_inline(entry, request))
+        return Reservation(transaction=entry, created=True, failure=failure)
 
 
 def complete_redemption(reservation: Reservation) -> Redemption:
@@ -291,7 +274,9 @@ def _refuse_after_repeated_failures(learner_ledger, lms_user_id: int, content_ke
         )
 
 
-def _reserve_checked(ctx: RedemptionContext, attempt: _Attempt) -> tuple[Transaction, EnrollmentRequest]:
+def _reserve_checked(
+    ctx: RedemptionContext, attempt: _Attempt, *, settle_inline: bool
+) -> tuple[Transaction, EnrollmentRequest, FulfillmentError | None]:
     policy = ctx.policy
     if ctx.forced and ctx.run is not None and ctx.link is not None and ctx.link.active:
         policy.strategy.prepare_forced(ctx)
@@ -314,6 +299,8 @@ def _reserve_checked(ctx: RedemptionContext, attempt: _Attempt) -> tuple[Transac
     )
     fulfillment.check_enrollable(request)  # refuse before anything is charged
     attempt.price_cents = verdict.price_cents
+    # Settled inline (no network in between): enroll first, so the entry is written once, already settled.
+    identifier, failure = settlement.fulfil_inline(request) if settle_inline else ("", None)
     entry = ledger.open_redemption(
         transaction_uuid=request.transaction_uuid,
         subsidy=policy.subsidy,
@@ -326,9 +313,12 @@ def _reserve_checked(ctx: RedemptionContext, attempt: _Attempt) -> tuple[Transac
         content_title=ctx.run.course.title,
         policy_uuid=policy.pk,
         metadata=metadata,
+        fulfillment_identifier=identifier if settle_inline and failure is None else None,
     )
     policy.strategy.after_redeem(ctx, entry.uuid)
-    return entry, request
+    if failure is not None:
+        settlement.settle_failed(entry, failure)
+    return entry, request, failure
 
 
 def create_ledger_transaction(
