@@ -7,6 +7,7 @@ admin's "check redeemability", the API's can-redeem and the real redemption can 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from assignments.models import LearnerContentAssignment
 from catalog.models import Catalog, CourseRun
+from common.prepared import PreparedRead
 from customers.models import EnterpriseCustomerUser
 from policies import reasons
 from policies.models import SubsidyAccessPolicy
@@ -94,23 +96,41 @@ class ContentRead:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def read_content(policy: SubsidyAccessPolicy, content_key: str, **annotations) -> ContentRead:
-    """The run, its catalog membership and the policy's having groups, in one query. No lock protects them:
-    the redemption unit reads them before its locks (again, if the locked policy names another catalog)."""
-    run = (
+def content_query(policy_pk, catalog_id, key, **annotations):
+    """The query of `read_content`, with the caller's extra annotations."""
+    return (
         CourseRun.objects.select_related("course")
-        .filter(key=content_key)
+        .filter(key=key)
         .annotate(
             in_catalog=Exists(
-                Catalog.courses.through.objects.filter(catalog_id=policy.catalog_id, course_id=OuterRef("course_id"))
+                Catalog.courses.through.objects.filter(catalog_id=catalog_id, course_id=OuterRef("course_id"))
             ),
             policy_has_groups=Exists(
-                SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy.pk)
+                SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy_pk)
             ),
             **annotations,
         )
-        .first()
     )
+
+
+_CONTENT = PreparedRead(content_query, policy_pk=uuid.uuid4(), catalog_id=uuid.uuid4(), key="course-v1:A+B+C")
+
+
+def read_content(
+    policy: SubsidyAccessPolicy,
+    content_key: str,
+    *,
+    prepared: PreparedRead = _CONTENT,
+    extra_names: tuple[str, ...] = (),
+    **params,
+) -> ContentRead:
+    """The run, its catalog membership and the policy's having groups, in one query. No lock protects them:
+    the redemption unit reads them before its locks (again, if the locked policy names another catalog).
+
+    `prepared`: a variant of this read with extra annotations (built on `content_query`), given `params`;
+    the annotations named in `extra_names` come back in `extra`.
+    """
+    run = prepared.first(policy_pk=policy.pk, catalog_id=policy.catalog_id, key=content_key, **params)
     if run is None:  # unknown content: the groups still decide the learner's reason, which comes first
         has_groups = SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy.pk).exists()
         return ContentRead(
@@ -126,13 +146,12 @@ def read_content(policy: SubsidyAccessPolicy, content_key: str, **annotations) -
         catalog_id=policy.catalog_id,
         in_catalog=run.in_catalog,
         policy_has_groups=run.policy_has_groups,
-        extra={name: getattr(run, name) for name in annotations},
+        extra={name: getattr(run, name) for name in extra_names},
     )
 
 
-def in_policy_groups(policy: SubsidyAccessPolicy) -> Exists:
-    """For a query of learner links: the link is in one of the policy's groups."""
-    groups = SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy.pk).values(
+def _in_groups(policy_pk) -> Exists:
+    groups = SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy_pk).values(
         "enterprisegroup_id"
     )
     return Exists(
@@ -142,15 +161,33 @@ def in_policy_groups(policy: SubsidyAccessPolicy) -> Exists:
     )
 
 
+def _link_query(*, with_groups: bool, lock: bool):
+    def build(customer_id, lms_user_id, policy_pk=None):
+        links = EnterpriseCustomerUser.objects.filter(customer_id=customer_id, lms_user_id=lms_user_id)
+        if lock:
+            links = links.select_for_update()
+        if with_groups:
+            links = links.annotate(in_groups=_in_groups(policy_pk))
+        return links
+
+    samples = {"customer_id": uuid.uuid4(), "lms_user_id": 1}
+    if with_groups:
+        samples["policy_pk"] = uuid.uuid4()
+    return PreparedRead(build, **samples)
+
+
+_LINKS = {
+    (groups, lock): _link_query(with_groups=groups, lock=lock) for groups in (False, True) for lock in (False, True)
+}
+
+
 def read_link(policy: SubsidyAccessPolicy, lms_user_id: int, *, with_groups: bool, lock: bool = False):
     """The learner's link to the policy's customer (active or not; None if never linked), with `in_groups`
     (in one of the policy's groups, when it has some), in one query; `lock`: row-locked for the unit."""
-    links = EnterpriseCustomerUser.objects.filter(customer_id=policy.customer_id, lms_user_id=lms_user_id)
-    if lock:
-        links = links.select_for_update()
+    params = {"customer_id": policy.customer_id, "lms_user_id": lms_user_id}
     if with_groups:
-        links = links.annotate(in_groups=in_policy_groups(policy))
-    link = links.first()
+        params["policy_pk"] = policy.pk
+    link = _LINKS[(with_groups, lock)].first(**params)
     if link is not None and not with_groups:
         link.in_groups = False
     return link

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 
+from common.prepared import PreparedRead
 from subsidies.models import Deposit, LedgerTotal, Subsidy, Transaction, TransactionState
 
 _LIVE = ~Q(state=TransactionState.FAILED)
@@ -163,10 +164,17 @@ class LearnerLedger:
         return sorted(failed, key=lambda row: row.created)
 
 
+_LEARNER_LEDGER = PreparedRead(
+    lambda policy_uuid, lms_user_id: Transaction.objects.filter(
+        subsidy_access_policy_uuid=policy_uuid, lms_user_id=lms_user_id
+    ).values_list(*LedgerRow._fields[:6], "reversal__quantity", "created", "failure_reason"),
+    policy_uuid=uuid4(),
+    lms_user_id=1,
+)
+
+
 def learner_ledger(policy_uuid: UUID, lms_user_id: int) -> LearnerLedger:
-    rows = Transaction.objects.filter(subsidy_access_policy_uuid=policy_uuid, lms_user_id=lms_user_id).values_list(
-        *LedgerRow._fields[:6], "reversal__quantity", "created", "failure_reason"
-    )
+    rows = _LEARNER_LEDGER(policy_uuid=policy_uuid, lms_user_id=lms_user_id)
     return LearnerLedger(tuple(LedgerRow(*row) for row in rows))
 
 

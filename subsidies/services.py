@@ -10,13 +10,19 @@ from django.db import IntegrityError, transaction
 
 from common.errors import InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
+from common.prepared import PreparedRead
 from subsidies.errors import AlreadyReversed, NotReversible, TransactionCreationError
 from subsidies.models import Deposit, RevenueCategory, Reversal, Subsidy, Transaction, TransactionState
+
+_LOCKED_SUBSIDY = PreparedRead(lambda pk: Subsidy.objects.select_for_update().filter(pk=pk), pk=uuid.uuid4())
 
 
 def lock_subsidy(subsidy_id: uuid.UUID | str) -> Subsidy:
     """Lock the subsidy row for the rest of the current transaction: the first lock of every unit."""
-    return Subsidy.objects.select_for_update().get(pk=subsidy_id)
+    subsidy = _LOCKED_SUBSIDY.first(pk=subsidy_id)
+    if subsidy is None:
+        raise Subsidy.DoesNotExist(f"No subsidy {subsidy_id}.")
+    return subsidy
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import traceback as tb
+import uuid
 from typing import Any
 
 from django.db import transaction
@@ -21,6 +22,7 @@ from django.db.models import Exists
 from catalog.selectors import get_course_run
 from common.errors import DomainError, InvalidInput, LockWaitTimeout
 from common.locking import bound_lock_wait, lock_errors_as_domain
+from common.prepared import PreparedRead
 from customers.selectors import learner_link, require_known_learner
 from forced_redemptions.errors import SettledForcedRedemption
 from forced_redemptions.models import STATE_CONDITIONS, ForcedPolicyRedemption, ForcedState
@@ -43,11 +45,25 @@ from fulfillment.backends import FALLBACK_ORDER_KEY
 from fulfillment.services import TERMS_FORMAT
 from policies import reasons
 from policies.errors import RedemptionRefused
-from policies.redeemability import ContentRead, read_content
+from policies.redeemability import ContentRead, content_query, read_content
 from policies.services import Reservation, complete_redemption, reserve_redemption
 from subsidies.models import Transaction, TransactionState
 
 logger = logging.getLogger(__name__)
+
+
+_CONTENT_AND_STANDING = PreparedRead(
+    lambda policy_pk, catalog_id, key, lms_user_id: content_query(
+        policy_pk,
+        catalog_id,
+        key,
+        standing=Exists(standing_redemptions(policy_id=policy_pk, lms_user_id=lms_user_id, course_run_key=key)),
+    ),
+    policy_pk=uuid.uuid4(),
+    catalog_id=uuid.uuid4(),
+    key="course-v1:A+B+C",
+    lms_user_id=1,
+)
 
 
 def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
@@ -75,7 +91,11 @@ def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
             return record
         # The run, its catalog membership and whether a standing record of the same three exists: one query.
         content = read_content(
-            record.subsidy_access_policy, record.course_run_key, standing=Exists(standing_redemptions(**three))
+            record.subsidy_access_policy,
+            record.course_run_key,
+            prepared=_CONTENT_AND_STANDING,
+            extra_names=("standing",),
+            lms_user_id=record.lms_user_id,
         )
         if content.extra.get("standing", True):  # (an unknown run reads no row: ask the long way)
             ensure_not_duplicate(**three)

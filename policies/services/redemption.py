@@ -29,6 +29,7 @@ from catalog.models import CourseRun
 from common import events
 from common.errors import DomainError, InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
+from common.prepared import PreparedRead
 from fulfillment import services as fulfillment
 from fulfillment.backends import EnrollmentRequest, get_backend
 from fulfillment.errors import FulfillmentError
@@ -65,6 +66,19 @@ class _Attempt:
     idempotency_key: str = ""
     price_cents: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# The policy with its customer (fulfillment reads it) and the running totals, in one statement; only the policy
+# row is locked. The totals are current: the statement runs with the subsidy lock held.
+_LOCKED_POLICY = PreparedRead(
+    lambda pk: (
+        SubsidyAccessPolicy.all_objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .annotate(**ledger_reads.running_totals_annotations(subsidy_ref="subsidy_id", policy_ref="pk"))
+        .filter(pk=pk)
+    ),
+    pk=uuid.uuid4(),
+)
 
 
 def derive_idempotency_key(policy: SubsidyAccessPolicy, lms_user_id: int, content_key: str) -> str:
@@ -175,14 +189,10 @@ def reserve_redemption(
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         subsidy = ledger.lock_subsidy(policy.subsidy_id)
-        # The policy with its customer (fulfillment reads it) and the running totals, in one statement; only
-        # the policy row is locked. The totals are current: the statement starts with the subsidy lock held.
-        policy = (
-            SubsidyAccessPolicy.all_objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .annotate(**ledger_reads.running_totals_annotations(subsidy_ref="subsidy_id", policy_ref="pk"))
-            .get(pk=policy.pk)
-        )
+        locked = _LOCKED_POLICY.first(pk=policy.pk)
+        if locked is None:  # deleted under us
+            raise SubsidyAccessPolicy.DoesNotExist(f"No subsidy access policy {policy.pk}.")
+        policy = locked
         policy.subsidy = subsidy
         link = read_link(policy, lms_user_id, with_groups=content.policy_has_groups, lock=True)
         # The learner's transactions under the policy, once: their spend, this content's settled ones
