@@ -57,9 +57,11 @@ def export_commit(ref: str) -> tuple[str, Path]:
     return sha_text[:12], tree
 
 
-def _run(tree: Path, args: list[str], out: Path) -> int:
+def _run(tree: Path, args: list[str], out: Path, *, commit: str | None = None) -> int:
     print(f"\n=== {tree if tree != ROOT else 'this tree'}: benchmarks/run.py {' '.join(args)}", flush=True)
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    if commit:
+        env["BENCH_GIT_COMMIT"] = commit
     return subprocess.run(
         [sys.executable, str(tree / "benchmarks" / "run.py"), *args, "--json", str(out)], cwd=tree, env=env
     ).returncode
@@ -69,7 +71,7 @@ def compare_with(ref: str, argv: list[str]) -> int:
     args = _strip_baseline(argv)
     sha, tree = export_commit(ref)
     base_json, this_json = RESULTS / f"baseline-{sha}.json", RESULTS / "latest.json"
-    codes = [_run(tree, args, base_json), _run(ROOT, args, this_json)]
+    codes = [_run(tree, args, base_json, commit=sha), _run(ROOT, args, this_json)]
     base, this = json.loads(base_json.read_text()), json.loads(this_json.read_text())
     rows = compare(base, this)
     print()

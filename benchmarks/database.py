@@ -94,6 +94,8 @@ def machine_info() -> dict[str, object]:
 
 
 def git_commit() -> str:
+    if os.environ.get("BENCH_GIT_COMMIT"):  # a baseline's exported tree (benchmarks/baseline.py) is no checkout
+        return os.environ["BENCH_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         # Results files written by earlier runs do not change the code measured.
