@@ -1,4 +1,4 @@
-"""Reads on the redemption's hot path, compiled by the ORM once and run again with new parameters.
+"""Reads and inserts on the redemption's hot path, compiled by the ORM once and run again with new values.
 
 Building a queryset and compiling it to SQL costs more Python than running it: on a redemption unit, most of
 its Python was the ORM turning the same handful of querysets into the same SQL again and again. A
@@ -7,6 +7,8 @@ sits in it (by compiling with two samples that differ in that parameter only), a
 with the new values and turns the rows into what the queryset would have returned (model instances with
 their select_related rows and annotations, or values_list tuples) through the same compiler's converters.
 The SQL is the ORM's own, so both databases get the statement the queryset would have sent.
+
+`insert_new` is the same for an insert: its SQL built once per model, its values prepared as a save would.
 
 Only queries whose shape does not depend on the values qualify (a different shape is a different
 PreparedRead), with parameters of the types `_adapt` knows; anything else fails at the first compile.
@@ -118,3 +120,46 @@ def _adapt(sample: Any, prepared: Any) -> Callable[[Any], Any]:
     if isinstance(sample, uuid.UUID) and prepared == sample:
         return lambda value: value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     raise ValueError(f"Cannot prepare a parameter like {sample!r} (sent as {prepared!r}).")
+
+
+# --- inserts ---------------------------------------------------------------------------------------------------
+
+_INSERTS: dict[tuple, tuple[str, list]] = {}
+
+
+def insert_new(instance, *, on_conflict_do_nothing: bool = False) -> bool:
+    """Insert a new model instance in one statement whose SQL is built once per model: `Model.objects.create`
+    without the per-call query compile and without signals (a model with history has its row written by the
+    caller: see forced_redemptions/services/attempts.py). Fields get their defaults and `auto_now` values
+    (`pre_save`) and their database form (`get_db_prep_save`) exactly as a save would. `on_conflict_do_nothing`:
+    a row a unique constraint already holds is not inserted, and nothing is aborted. Whether it was inserted.
+    """
+    model = type(instance)
+    meta = model._meta
+    numbered = meta.auto_field is not None and getattr(instance, meta.auto_field.attname) is None
+    key = (connection.vendor, model, on_conflict_do_nothing, numbered)
+    if key not in _INSERTS:
+        fields = [f for f in meta.concrete_fields if not f.generated]
+        if numbered:
+            fields = [f for f in fields if f is not meta.auto_field]  # the database numbers it
+        quote = connection.ops.quote_name
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        if on_conflict_do_nothing:
+            sql += " ON CONFLICT DO NOTHING"
+        sql += f" RETURNING {quote(meta.pk.column)}"
+        _INSERTS[key] = (sql, fields)
+    sql, fields = _INSERTS[key]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    if instance.pk is None:
+        instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return True

@@ -34,6 +34,10 @@ STATE_CONDITIONS = {
 }
 
 
+# Kept by name: the redemption unit writes a new record's first history row itself (services/attempts.py).
+RECORD_HISTORY = HistoricalRecords(excluded_fields=["traceback"])
+
+
 class ForcedPolicyRedemption(TimeStampedModel):
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     subsidy_access_policy = models.ForeignKey(
@@ -78,7 +82,7 @@ class ForcedPolicyRedemption(TimeStampedModel):
     error_message = models.TextField(blank=True)
     traceback = models.TextField(blank=True, help_text="Unexpected errors only.")
 
-    history = HistoricalRecords(excluded_fields=["traceback"])
+    history = RECORD_HISTORY
 
     class Meta:
         ordering = ["-created"]

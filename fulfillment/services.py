@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from django.db import connection
 from django.utils import timezone
 
+from common.prepared import insert_new
 from fulfillment.backends import EnrollmentRequest, FulfillmentProgress, LocalEnrollmentBackend, get_backend
 from fulfillment.errors import EnrollmentRefused, MissingExecEdData
 from fulfillment.models import Enrollment
@@ -101,28 +101,12 @@ def record_enrollment(request: EnrollmentRequest, *, external_order_reference: s
         transaction_uuid=request.transaction_uuid,
         external_order_reference=external_order_reference,
     )
-    if not _insert_unless_conflicting(enrollment):
+    if not insert_new(enrollment, on_conflict_do_nothing=True):
         raise EnrollmentRefused(
             f"Learner {request.lms_user_id} is already enrolled in {request.run.key}.",
             content_key=request.run.key,
         )
-    enrollment._state.adding = False
     return enrollment
-
-
-def _insert_unless_conflicting(instance) -> bool:
-    """Insert the row unless a unique constraint already holds one like it; whether it was inserted."""
-    meta = instance._meta
-    fields = meta.concrete_fields
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
-    )
-    values = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        return cursor.fetchone() is not None
 
 
 def enroll(request: EnrollmentRequest) -> Enrollment:

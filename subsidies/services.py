@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from common.errors import InvalidInput
 from common.locking import bound_lock_wait, lock_errors_as_domain
-from common.prepared import PreparedRead
+from common.prepared import PreparedRead, insert_new
 from subsidies.errors import AlreadyReversed, NotReversible, TransactionCreationError
 from subsidies.models import Deposit, RevenueCategory, Reversal, Subsidy, Transaction, TransactionState
 
@@ -134,26 +134,28 @@ def open_redemption(
     No savepoint of its own (no SAVEPOINT/RELEASE round trips under the subsidy lock): the
     TransactionCreationError raised here rolls back the caller's unit.
     """
+    entry = Transaction(
+        uuid=transaction_uuid,
+        subsidy=subsidy,
+        idempotency_key=idempotency_key,
+        quantity=-price_cents,
+        state=TransactionState.PENDING if fulfillment_identifier is None else TransactionState.COMMITTED,
+        fulfillment_identifier=fulfillment_identifier or "",
+        lms_user_id=lms_user_id,
+        lms_user_email=lms_user_email,
+        content_key=content_key,
+        parent_content_key=parent_content_key,
+        content_title=content_title,
+        subsidy_access_policy_uuid=policy_uuid,
+        metadata=metadata,
+    )
     try:
-        return Transaction.objects.create(
-            uuid=transaction_uuid,
-            subsidy=subsidy,
-            idempotency_key=idempotency_key,
-            quantity=-price_cents,
-            state=TransactionState.PENDING if fulfillment_identifier is None else TransactionState.COMMITTED,
-            fulfillment_identifier=fulfillment_identifier or "",
-            lms_user_id=lms_user_id,
-            lms_user_email=lms_user_email,
-            content_key=content_key,
-            parent_content_key=parent_content_key,
-            content_title=content_title,
-            subsidy_access_policy_uuid=policy_uuid,
-            metadata=metadata,
-        )
+        insert_new(entry)
     except IntegrityError as error:
         raise TransactionCreationError(
             f"A transaction with idempotency key {idempotency_key!r} already exists in this ledger."
         ) from error
+    return entry
 
 
 def commit_redemption(entry: Transaction, *, fulfillment_identifier: str) -> Transaction:

@@ -6,8 +6,9 @@ from django.utils import timezone
 
 from common import events
 from common.errors import DomainError
+from common.prepared import insert_new
 from forced_redemptions.errors import ForcedRedemptionReversed
-from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedRedemptionAttempt
+from forced_redemptions.models import RECORD_HISTORY, AttemptOutcome, ForcedPolicyRedemption, ForcedRedemptionAttempt
 from policies.settlement import failure_message
 from subsidies.models import Transaction
 
@@ -16,10 +17,33 @@ def user_or_none(actor):
     return actor if getattr(actor, "pk", None) else None
 
 
+def save_record(record: ForcedPolicyRedemption) -> None:
+    """Save the record with its history row. A new one (the redemption unit's usual case, under the ledger
+    locks) is two inserts whose SQL is built once (common/prepared.py), its history row made from the same
+    parts simple-history uses (user, change reason, included fields); a change is an ordinary save."""
+    if not record._state.adding:
+        record.save()
+        return
+    insert_new(record)
+    history_model = type(record).history.model
+    attrs = {field.attname: getattr(record, field.attname) for field in RECORD_HISTORY.fields_included(record)}
+    insert_new(
+        history_model(
+            history_date=timezone.now(),
+            history_type="+",
+            history_user=RECORD_HISTORY.get_history_user(record),
+            history_change_reason=RECORD_HISTORY.get_change_reason_for_object(record, "+", None),
+            **attrs,
+        )
+    )
+
+
 def record_attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedemption:
-    record.last_attempt = ForcedRedemptionAttempt.objects.create(
+    attempt = ForcedRedemptionAttempt(
         forced_redemption=record, attempted_by=user_or_none(actor), outcome=outcome, **fields
     )
+    insert_new(attempt)
+    record.last_attempt = attempt
     events.forced_attempt(
         outcome=outcome,
         forced_redemption_uuid=record.uuid,
@@ -37,7 +61,7 @@ def note_pending(record: ForcedPolicyRedemption, actor, entry: Transaction, agai
     record.errored_at = None
     record.error_reason = record.error_message = record.traceback = ""
     record.modified_by = user_or_none(actor) or record.modified_by
-    record.save()
+    save_record(record)
     reserved = -entry.quantity
     if again:
         message = (
@@ -61,7 +85,7 @@ def note_success(record: ForcedPolicyRedemption, actor, entry: Transaction) -> F
     record.errored_at = None
     record.error_reason = record.error_message = record.traceback = ""
     record.modified_by = user_or_none(actor) or record.modified_by
-    record.save()
+    save_record(record)
     return record_attempt(
         record,
         actor,
@@ -108,5 +132,5 @@ def note_failure(record: ForcedPolicyRedemption, actor, error: Exception, trace:
     record.error_message = message
     record.traceback = trace
     record.modified_by = user_or_none(actor) or record.modified_by
-    record.save()
+    save_record(record)
     return record_attempt(record, actor, AttemptOutcome.ERRORED, reason_code=reason, message=message, traceback=trace)

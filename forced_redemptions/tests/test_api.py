@@ -230,3 +230,22 @@ def test_only_a_redeemed_record_can_be_reversed_and_only_by_a_forcer(demo):
     assert_error(_forcer().post(url, {"reason": "x"}), 409, "forced_redemption_not_redeemed")
     viewer = staff_client("forced_redemptions.view_forcedpolicyredemption", username="viewer-api")
     assert_error(viewer.post(url, {"reason": "x"}), 403, "permission_denied")
+
+
+def test_a_new_records_history_row_names_who_forced_it_and_holds_its_outcome(demo):
+    api = _forcer()
+    record = api.post(FORCED, _body()).json()
+
+    [row] = ForcedPolicyRedemption.history.filter(uuid=record["uuid"])
+    saved = ForcedPolicyRedemption.objects.get(pk=record["uuid"])
+    assert row.history_type == "+" and row.history_user == api.user
+    assert (row.redeemed_at, row.transaction_uuid, row.charged_cents, row.reason, row.created_by_id) == (
+        saved.redeemed_at,
+        saved.transaction_uuid,
+        saved.charged_cents,
+        saved.reason,
+        api.user.pk,
+    )
+    # A change afterwards is an ordinary save, with its own row.
+    api.patch(f"{FORCED}{record['uuid']}/", {"reason": f"{REASON} (ticket 88)"})
+    assert [r.history_type for r in ForcedPolicyRedemption.history.filter(uuid=record["uuid"])] == ["~", "+"]
