@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+
+from django.db import transaction
 from django.utils import timezone
 
 from common import events
@@ -44,7 +47,8 @@ def record_attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedempt
     )
     insert_new(attempt)
     record.last_attempt = attempt
-    events.forced_attempt(
+    event = functools.partial(
+        events.forced_attempt,
         outcome=outcome,
         forced_redemption_uuid=record.uuid,
         policy_uuid=record.subsidy_access_policy_id,
@@ -53,6 +57,9 @@ def record_attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedempt
         transaction_uuid=fields.get("transaction_uuid"),
         reason=fields.get("reason_code", ""),
     )
+    # Told once the attempt is on record (after the commit: not under the ledger locks, and never for an
+    # attempt a rollback took back).
+    transaction.on_commit(event)
     return record
 
 

@@ -152,7 +152,8 @@ def test_failed_assigned_redemption_leaves_no_new_assignment_and_sends_nothing(
 
     assert (record.state, record.error_reason) == (ForcedState.ERRORED, reason)
     assert not LearnerContentAssignment.objects.exists()
-    assert callbacks == [] and mailoutbox == []
+    # Nothing waits for the commit but the failed attempt's own event line.
+    assert [getattr(c, "func", c).__name__ for c in callbacks] == ["forced_attempt"] and mailoutbox == []
 
 
 def test_failed_assigned_redemption_leaves_an_existing_allocation_as_it_was(demo):
@@ -384,3 +385,16 @@ def test_check_forced_answers_without_writing(demo):
     assert writes == []
     assert (yes.can_redeem, yes.price_cents, yes.balance_cents) == (True, 10_000, demo_data.DEPOSIT_CENTS)
     assert (no.can_redeem, no.reason) == (False, "learner_not_in_enterprise")
+
+
+def test_a_forced_attempt_is_told_as_an_event_once_it_is_on_record(demo, caplog, django_capture_on_commit_callbacks):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="learner_credit.events")
+    with django_capture_on_commit_callbacks(execute=True) as told:
+        record = force()
+
+    assert told, "the event waits for the commit"
+    events = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    [attempt] = [e for e in events if e.get("event") == "forced_redemption_attempt"]
+    assert attempt["forced_redemption_uuid"] == str(record.uuid) and attempt["outcome"] == "redeemed"
