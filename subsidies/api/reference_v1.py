@@ -23,6 +23,7 @@ from catalog.models import Catalog, Course, CourseRun, ProductSource
 from common.api import LmsUserIdField, errors, validated_query
 from customers.selectors import learner_link
 from subsidies import selectors
+from subsidies.api.subsidies import SubsidySerializer
 from subsidies.api.transactions import (
     LedgerPagination,
     TransactionQuerySerializer,
@@ -35,16 +36,10 @@ READ_SUBSIDY = "subsidies.view_subsidy"
 READ_TRANSACTIONS = "subsidies.view_transaction"
 
 
-class ReferenceSubsidySerializer(serializers.ModelSerializer):
-    """enterprise-subsidy's SubsidySerializer: amounts are USD cents, as there."""
+class ReferenceSubsidySerializer(SubsidySerializer):
+    """enterprise-subsidy's SubsidySerializer: ours with the reference's fields (amounts in USD cents there too)."""
 
-    enterprise_customer_uuid = serializers.UUIDField(source="customer_id")
-    current_balance = serializers.SerializerMethodField()
-    total_deposits = serializers.SerializerMethodField()
-    is_active = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Subsidy
+    class Meta(SubsidySerializer.Meta):
         fields = [
             "uuid",
             "title",
@@ -64,15 +59,6 @@ class ReferenceSubsidySerializer(serializers.ModelSerializer):
             "modified",
         ]
         read_only_fields = fields
-
-    def get_current_balance(self, subsidy) -> int:
-        return selectors.balance_cents(subsidy)
-
-    def get_total_deposits(self, subsidy) -> int:
-        return selectors.total_deposits_cents(subsidy)
-
-    def get_is_active(self, subsidy) -> bool:
-        return subsidy.is_active()
 
 
 class SubsidyListQuery(serializers.Serializer):
