@@ -74,3 +74,22 @@ def transaction_link(transaction_uuid) -> str:
         return "-"
     url = reverse("admin:subsidies_transaction_change", args=[transaction_uuid])
     return format_html('<a href="{}">{}</a>', url, transaction_uuid)
+
+
+def permission_denied(request, exception=None):
+    """handler403: in the admin, a page in its style that says which permission is missing; JSON under /api/."""
+    reason = str(exception or "") or "Your account does not have the permission this page needs."
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        from common.api import error_body
+
+        return JsonResponse(error_body("permission_denied", reason), status=403)
+    if request.path.startswith("/admin/") and getattr(request, "user", None) is not None and request.user.is_staff:
+        from django.template.response import TemplateResponse
+
+        context = {**admin.site.each_context(request), "reason": reason}
+        return TemplateResponse(request, "admin/403.html", context, status=403).render()
+    from django.views.defaults import permission_denied as django_permission_denied
+
+    return django_permission_denied(request, exception)

@@ -11,6 +11,13 @@ from accounts.permissions import is_staff_with
 
 FORCE_REDEEM = "forced_redemptions.force_redeem"
 VIEW = "forced_redemptions.view_forcedpolicyredemption"
+FORCE_REDEEM_LABEL = "Can force a redemption"
+VIEW_LABEL = "Can view forced policy redemption"
+
+
+def missing_force_permission(action: str) -> str:
+    """What a 403 says when someone without `force_redeem` tries `action`."""
+    return f"{action} needs the permission “{FORCE_REDEEM_LABEL}” ({FORCE_REDEEM}) on a staff account."
 
 
 def can_force(user) -> bool:

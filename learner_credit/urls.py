@@ -19,3 +19,5 @@ urlpatterns = [
 # JSON for unknown /api/ addresses (e.g. a malformed uuid in a path); Django's pages elsewhere.
 handler404 = "common.api.not_found"
 handler500 = "common.api.server_error"
+# The admin's own style for a missing permission, naming it (common/admin.py).
+handler403 = "common.admin.permission_denied"

@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 
 from common.money import format_cents
+from forced_redemptions.permissions import FORCE_REDEEM, VIEW, VIEW_LABEL, can_view
 from forced_redemptions.selectors import ForcedCheck, check_forced
 from subsidies import selectors as ledger_reads
 
@@ -64,9 +65,12 @@ def check_view(model_admin, request, object_id: str | None = None):
         obj = model_admin.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404("No such forced redemption.")
-    allowed = model_admin.has_change_permission(request, obj) if obj else model_admin.has_add_permission(request)
-    if not allowed:
-        raise PermissionDenied
+    # Checking writes nothing: whoever may read forced redemptions may check one.
+    if not can_view(request.user):
+        raise PermissionDenied(
+            f"Checking redeemability needs the permission “{VIEW_LABEL}” ({VIEW}) or “Can force a redemption” "
+            f"({FORCE_REDEEM})."
+        )
     form_class = model_admin.get_form(
         request, obj, change=obj is not None, fields=flatten_fieldsets(model_admin.get_fieldsets(request, obj))
     )

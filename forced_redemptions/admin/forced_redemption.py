@@ -12,6 +12,7 @@ import uuid
 
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -29,7 +30,7 @@ from forced_redemptions.admin.forms import ForcedRedemptionForm
 from forced_redemptions.admin.outcomes import amount, describe, outcome_message, settled
 from forced_redemptions.admin.reverse import can_reverse, reverse_view
 from forced_redemptions.models import STATE_CONDITIONS, ForcedPolicyRedemption, ForcedRedemptionAttempt, ForcedState
-from forced_redemptions.permissions import can_force, can_view
+from forced_redemptions.permissions import can_force, can_view, missing_force_permission
 from forced_redemptions.services import (
     EXEC_ED_FIELDS,
     SETTLED_FIELDS,
@@ -290,6 +291,8 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         # Django wraps the form view in one transaction; here saving makes its own (the service's), and with
         # the LMS backend it then calls the LMS, which must not happen while a transaction and its locks are
         # open. So the view runs without the wrapper: what it writes, the service writes, atomically.
+        if object_id is None and not self.has_add_permission(request):
+            raise PermissionDenied(missing_force_permission("Adding a forced redemption"))
         try:
             return self._changeform_view(request, object_id, form_url, extra_context)
         except DomainError as error:

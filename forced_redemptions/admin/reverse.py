@@ -17,7 +17,7 @@ from common.api import MAX_TEXT_CHARS
 from common.errors import DomainError
 from forced_redemptions.admin.outcomes import amount, outcome_message
 from forced_redemptions.models import ForcedPolicyRedemption
-from forced_redemptions.permissions import can_force
+from forced_redemptions.permissions import can_force, missing_force_permission
 from forced_redemptions.services import reverse_forced_redemption
 
 PAGE_TEMPLATE = "admin/forced_redemptions/forcedpolicyredemption/reverse_page.html"
@@ -38,7 +38,7 @@ def can_reverse(request, record: ForcedPolicyRedemption | None) -> bool:
 
 def reverse_view(model_admin, request, object_id: str):
     if not can_force(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(missing_force_permission("Reversing a forced redemption"))
     record = model_admin.get_object(request, unquote(object_id))
     if record is None:
         raise Http404("No such forced redemption.")

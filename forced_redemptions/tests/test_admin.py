@@ -491,7 +491,7 @@ def test_staff_with_only_the_view_permission_can_look_but_not_force(demo, viewer
     assert viewer_client.get(add_url()).status_code == 403
     assert viewer_client.post(add_url(), form_data(lms_user_id=1003)).status_code == 403
     assert viewer_client.post(change_url(record), change_data(record)).status_code == 403
-    assert viewer_client.post(check_url(), form_data()).status_code == 403
+    assert viewer_client.post(check_url(), form_data()).status_code == 200  # checking writes nothing
     history = reverse("admin:forced_redemptions_forcedpolicyredemption_history", args=[record.pk])
     assert viewer_client.get(history).status_code == 200
     listing = viewer_client.get(changelist_url())

@@ -102,7 +102,10 @@ def _row(policy: SubsidyAccessPolicy, verdict: Verdict) -> VerdictRow:
 
 def check_redeemability_view(model_admin, request):
     if not (request.user.is_superuser or request.user.has_perm(CHECK_PERMISSION)):
-        raise PermissionDenied
+        raise PermissionDenied(
+            f"Checking redeemability needs the permission “Can check whether a learner can redeem content” "
+            f"({CHECK_PERMISSION})."
+        )
     asked = "lms_user_id" in request.GET or "content_key" in request.GET
     form = RedeemabilityForm(request.GET if asked else None, initial=request.GET.dict())
     rows: list[VerdictRow] | None = None
@@ -152,7 +155,10 @@ def allocate_view(model_admin, request, object_id):
     if policy is None:
         raise Http404("No such policy.")
     if not model_admin.has_change_permission(request, policy):
-        raise PermissionDenied
+        raise PermissionDenied(
+            "Allocating content needs the permission “Can change subsidy access policy” "
+            "(policies.change_subsidyaccesspolicy)."
+        )
     if policy.policy_type != PolicyType.ASSIGNED:
         raise Http404("Only an assigned learner credit policy allocates content.")
     form = AllocateForm(request.POST if request.method == "POST" else None)
