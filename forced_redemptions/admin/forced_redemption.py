@@ -26,10 +26,11 @@ from common.money import format_cents
 from customers.models import EnterpriseCustomerUser
 from forced_redemptions import selectors
 from forced_redemptions.admin.check import check_view
+from forced_redemptions.admin.filters import ErrorReasonFilter, StateFilter
 from forced_redemptions.admin.forms import ForcedRedemptionForm
 from forced_redemptions.admin.outcomes import amount, describe, outcome_message, settled
 from forced_redemptions.admin.reverse import can_reverse, reverse_view
-from forced_redemptions.models import STATE_CONDITIONS, ForcedPolicyRedemption, ForcedRedemptionAttempt, ForcedState
+from forced_redemptions.models import ForcedPolicyRedemption, ForcedRedemptionAttempt, ForcedState
 from forced_redemptions.permissions import can_force, can_view, missing_force_permission
 from forced_redemptions.services import (
     EXEC_ED_FIELDS,
@@ -46,8 +47,11 @@ def _search_word(word: str) -> Q:
     same_customer = emails.filter(
         customer__policies=OuterRef("subsidy_access_policy_id"), lms_user_id=OuterRef("lms_user_id")
     )
-    match = Q(course_run_key__icontains=word) | (
-        Q(lms_user_id__in=emails.values("lms_user_id")) & Q(Exists(same_customer))
+    # The run key and the reason (where the ticket reference is) are read for every word anyway: one pass.
+    match = (
+        Q(course_run_key__icontains=word)
+        | Q(reason__icontains=word)
+        | (Q(lms_user_id__in=emails.values("lms_user_id")) & Q(Exists(same_customer)))
     )
     try:
         value = uuid.UUID(word)
@@ -88,20 +92,6 @@ _STATE_COLOURS = {
 def state_badge(record: ForcedPolicyRedemption):
     state = record.state
     return format_html('<strong class="forced-state" style="color: {}">{}</strong>', _STATE_COLOURS[state], state)
-
-
-class StateFilter(admin.SimpleListFilter):
-    """The derived state: reversed > redeemed > errored > pending > waiting (models.STATE_CONDITIONS)."""
-
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return ForcedState.choices
-
-    def queryset(self, request, queryset):
-        condition = STATE_CONDITIONS.get(self.value())
-        return queryset if condition is None else queryset.filter(condition)
 
 
 class AttemptInline(admin.TabularInline):
@@ -149,13 +139,14 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
     allow_revert = False
 
     list_display = (
+        "state_label",
         "uuid",
         "policy",
         "customer",
         "learner",
         "course_run_key",
         "price",
-        "state_label",
+        "error_reason",
         "redeemed_at",
         "reversed_at",
         "errored_at",
@@ -164,6 +155,7 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
     list_display_links = ("uuid",)
     list_filter = (
         StateFilter,
+        ErrorReasonFilter,
         # Not RelatedOnlyFieldListFilter and no date_hierarchy: each costs a pass over every record on every
         # page view (DISTINCT policy, customer, day); the "created" filter's ranges cost no query.
         "subsidy_access_policy",
@@ -178,6 +170,7 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         "course_run_key",
         "learner_email",  # annotated by selectors.forced_redemptions()
         "transaction_uuid",
+        "reason",  # the ticket reference staff put there
     )
     show_full_result_count = False
 

@@ -49,3 +49,18 @@ def test_outside_the_admin_a_403_stays_django_s(client):
 
     response = permission_denied(RequestFactory().get("/somewhere/"), PermissionDenied("x"))
     assert response.status_code == 403 and b"Permission needed" not in response.content
+
+
+def test_the_list_shows_state_first_and_filters_and_finds_by_error_and_ticket(demo, admin_client):
+    from forced_redemptions.tests.helpers import UNKNOWN_RUN, changelist_url, force
+
+    ok = force(reason="Ticket SUP-4711: missed the deadline")
+    bad = force(lms_user_id=1003, run_key=UNKNOWN_RUN, reason="Ticket SUP-4712: wrong run")
+
+    listing = admin_client.get(changelist_url())
+    columns = [c for c in listing.context["cl"].list_display if c != "action_checkbox"]
+    assert columns[:2] == ["state_label", "uuid"] and "error_reason" in columns
+    by_error = admin_client.get(changelist_url(), {"error_reason": "content_not_found"})
+    assert [r.pk for r in by_error.context["cl"].result_list] == [bad.pk]
+    by_ticket = admin_client.get(changelist_url(), {"q": "SUP-4711"})
+    assert [r.pk for r in by_ticket.context["cl"].result_list] == [ok.pk]
