@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from catalog.errors import ContentNotFound
-from catalog.models import Catalog, CourseRun
+from catalog.models import Catalog, Course, CourseRun
 
 
 def get_course_run(key: str) -> CourseRun:
@@ -27,3 +27,24 @@ def run_starts(keys: set[str]) -> dict[str, dt.datetime | None]:
     if not keys:
         return {}
     return dict(CourseRun.objects.filter(key__in=keys).values_list("key", "start"))
+
+
+def run_in_customer_catalogs(customer_id, content_key: str) -> CourseRun:
+    """The run a key names (a course key: the run it advertises) if one of the customer's catalogs holds it;
+    else ContentNotFound."""
+    run = CourseRun.objects.select_related("course").filter(key=content_key).first()
+    if run is None and (course := Course.objects.filter(key=content_key).first()) is not None:
+        run = advertised_run(course)
+    if run is None:
+        raise ContentNotFound(f"No course or course run {content_key!r} is known here.", content_key=content_key)
+    if not Catalog.objects.filter(customer_id=customer_id, courses=run.course_id).exists():
+        raise ContentNotFound(
+            f"{content_key!r} is not in any catalog of customer {customer_id}.", content_key=content_key
+        )
+    return run
+
+
+def advertised_run(course: Course) -> CourseRun | None:
+    """The run a course shows: the first enrollable one by start date, else its latest."""
+    runs = CourseRun.objects.select_related("course").filter(course=course)
+    return runs.filter(is_enrollable=True).order_by("start").first() or runs.order_by("-start").first()

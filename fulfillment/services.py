@@ -27,6 +27,12 @@ EXEC_ED_CONSENT = ("geag_data_share_consent", "data-sharing consent")
 TERMS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+def carries_exec_ed_data(metadata) -> bool:
+    """Whether a redemption's metadata holds the exec-ed provider's learner data: every exec-ed redemption does
+    (check_enrollable refuses one without), so only these can have a provider order."""
+    return isinstance(metadata, dict) and any(key in metadata for key in EXEC_ED_REQUIRED)
+
+
 def check_enrollable(request: EnrollmentRequest, *, now: dt.datetime | None = None) -> None:
     """Raise unless fulfillment would accept this request. Writes nothing.
 

@@ -96,6 +96,11 @@ class ContentRead:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _policy_groups(policy_pk):
+    """The policy's group memberships (its m2m rows)."""
+    return SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy_pk)
+
+
 def content_query(policy_pk, catalog_id, key, **annotations):
     """The query of `read_content`, with the caller's extra annotations."""
     return (
@@ -105,9 +110,7 @@ def content_query(policy_pk, catalog_id, key, **annotations):
             in_catalog=Exists(
                 Catalog.courses.through.objects.filter(catalog_id=catalog_id, course_id=OuterRef("course_id"))
             ),
-            policy_has_groups=Exists(
-                SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy_pk)
-            ),
+            policy_has_groups=Exists(_policy_groups(policy_pk)),
             **annotations,
         )
     )
@@ -132,7 +135,7 @@ def read_content(
     """
     run = prepared.first(policy_pk=policy.pk, catalog_id=policy.catalog_id, key=content_key, **params)
     if run is None:  # unknown content: the groups still decide the learner's reason, which comes first
-        has_groups = SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy.pk).exists()
+        has_groups = _policy_groups(policy.pk).exists()
         return ContentRead(
             content_key=content_key,
             run=None,
@@ -151,9 +154,7 @@ def read_content(
 
 
 def _in_groups(policy_pk) -> Exists:
-    groups = SubsidyAccessPolicy.groups.through.objects.filter(subsidyaccesspolicy_id=policy_pk).values(
-        "enterprisegroup_id"
-    )
+    groups = _policy_groups(policy_pk).values("enterprisegroup_id")
     return Exists(
         EnterpriseCustomerUser.groups.through.objects.filter(
             enterprisecustomeruser_id=OuterRef("pk"), enterprisegroup_id__in=groups

@@ -12,13 +12,32 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 
 from common.prepared import PreparedRead
-from subsidies.models import Deposit, LedgerTotal, Subsidy, Transaction, TransactionState
+from subsidies.models import Deposit, LedgerTotal, Reversal, Subsidy, Transaction, TransactionState
 
 _LIVE = ~Q(state=TransactionState.FAILED)
 
 
 def _sum(queryset: QuerySet, field: str = "quantity") -> int:
     return queryset.aggregate(total=Coalesce(Sum(field), 0))["total"]
+
+
+def is_redeemed(entry: Transaction) -> bool:
+    """Committed and not refunded: a redemption that stands."""
+    if entry.state != TransactionState.COMMITTED:
+        return False
+    try:
+        entry.reversal  # noqa: B018 - raises when there is none
+    except Reversal.DoesNotExist:
+        return True
+    return False
+
+
+def net_cents(entries: QuerySet[Transaction]) -> int:
+    """What these transactions come to with their reversals, whatever their states (the caller filtered them)."""
+    row = entries.order_by().aggregate(
+        spent=Coalesce(Sum("quantity"), 0), refunded=Coalesce(Sum("reversal__quantity"), 0)
+    )
+    return row["spent"] + row["refunded"]
 
 
 def balance_cents(subsidy: Subsidy | UUID | str) -> int:

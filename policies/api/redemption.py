@@ -34,8 +34,8 @@ from policies.api.serializers import (
 from policies.errors import PolicyNotFound
 from policies.models import SubsidyAccessPolicy
 from policies.services import redeem
+from subsidies import selectors as ledger_reads
 from subsidies.api import TransactionSerializer
-from subsidies.models import Reversal, TransactionState
 
 CHECK_PERM = "policies.check_redeemability"
 REDEEM_FOR_OTHERS_PERM = "subsidies.add_transaction"
@@ -71,7 +71,7 @@ def enterprise_administrators(customer: EnterpriseCustomer) -> list[dict]:
 def _can_redeem_one(customer: EnterpriseCustomer, lms_user_id: int, content_key: str, request, admins) -> dict:
     run = CourseRun.objects.filter(key=content_key).first()
     redemptions = selectors.learner_redemptions(customer.pk, lms_user_id=lms_user_id, content_key=content_key)
-    successful = any(_is_successful(entry) for entry in redemptions)
+    successful = any(ledger_reads.is_redeemed(entry) for entry in redemptions)
     redeemable, price, grouped = None, run.price_cents if run else None, []
     if not successful:
         verdicts = selectors.verdicts_for(customer.pk, lms_user_id=lms_user_id, content_key=content_key)
@@ -93,17 +93,6 @@ def _can_redeem_one(customer: EnterpriseCustomer, lms_user_id: int, content_key:
         "reasons": grouped,
         "display_reason": _display_reason(grouped) if redeemable is None and not successful else None,
     }
-
-
-def _is_successful(entry) -> bool:
-    """Committed and not refunded."""
-    if entry.state != TransactionState.COMMITTED:
-        return False
-    try:
-        entry.reversal  # noqa: B018 - raises when there is none
-    except Reversal.DoesNotExist:
-        return True
-    return False
 
 
 class CanRedeemView(APIView):

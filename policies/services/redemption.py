@@ -323,7 +323,7 @@ def _reserve_checked(
         content_title=ctx.run.course.title,
         policy_uuid=policy.pk,
         metadata=metadata,
-        fulfillment_identifier=identifier if settle_inline and failure is None else None,
+        fulfillment_identifier=identifier or None,  # written settled when fulfilled inline
     )
     policy.strategy.after_redeem(ctx, entry.uuid)
     if failure is not None:

@@ -17,20 +17,20 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import require_customer
-from accounts.permissions import customer_scope, may_manage_customer, member_customer_ids, own_lms_user_id
-from catalog.models import Catalog, Course, CourseRun, ProductSource
+from accounts.permissions import may_manage_customer, member_customer_ids, own_lms_user_id
+from catalog.models import ProductSource
+from catalog.selectors import run_in_customer_catalogs
 from common.api import LmsUserIdField, errors, validated_query
 from customers.selectors import learner_link
 from subsidies import selectors
-from subsidies.api.subsidies import SubsidySerializer
+from subsidies.api.subsidies import SubsidyQuerySerializer, SubsidySerializer, readable_subsidies, subsidy_for
 from subsidies.api.transactions import (
     LedgerPagination,
     TransactionQuerySerializer,
     TransactionSerializer,
     transactions_matching,
 )
-from subsidies.models import Reversal, Subsidy, Transaction, TransactionState
+from subsidies.models import Subsidy, Transaction, TransactionState
 
 READ_SUBSIDY = "subsidies.view_subsidy"
 READ_TRANSACTIONS = "subsidies.view_transaction"
@@ -61,14 +61,8 @@ class ReferenceSubsidySerializer(SubsidySerializer):
         read_only_fields = fields
 
 
-class SubsidyListQuery(serializers.Serializer):
-    enterprise_customer_uuid = serializers.UUIDField(required=False)
-
-
 def _readable_subsidy(request, subsidy_uuid) -> Subsidy:
-    subsidy = get_object_or_404(Subsidy, pk=subsidy_uuid)
-    require_customer(request, subsidy.customer_id, READ_SUBSIDY, "read this subsidy")
-    return subsidy
+    return subsidy_for(request, subsidy_uuid, READ_SUBSIDY, "read this subsidy")
 
 
 class SubsidyPagination(PageNumberPagination):
@@ -93,7 +87,7 @@ class SubsidyPagination(PageNumberPagination):
     get=extend_schema(
         operation_id="v1_subsidies_list",
         summary="enterprise-subsidy v1: a customer's subsidies (its admins, operators)",
-        parameters=[SubsidyListQuery],
+        parameters=[SubsidyQuerySerializer],
         responses={200: ReferenceSubsidySerializer(many=True), **errors(400)},
     )
 )
@@ -102,14 +96,7 @@ class SubsidyList(generics.ListAPIView):
     pagination_class = SubsidyPagination
 
     def get_queryset(self):
-        query = validated_query(SubsidyListQuery, self.request)
-        scope = customer_scope(self.request.user, READ_SUBSIDY)
-        queryset = Subsidy.objects.order_by("uuid")
-        if scope is not None:
-            queryset = queryset.filter(customer_id__in=scope)
-        if query.get("enterprise_customer_uuid"):
-            queryset = queryset.filter(customer_id=query["enterprise_customer_uuid"])
-        return queryset
+        return readable_subsidies(self.request).order_by("uuid")
 
 
 @extend_schema_view(
@@ -151,13 +138,13 @@ class SubsidyCanRedeem(APIView):
     def get(self, request, subsidy_uuid):
         subsidy = _readable_subsidy(request, subsidy_uuid)
         query = validated_query(CanRedeemQuery, request)
-        run = _run_in_customer_catalogs(subsidy.customer_id, query["content_key"])
+        run = run_in_customer_catalogs(subsidy.customer_id, query["content_key"])
         entries = list(
             selectors.transactions_for(subsidy)
             .filter(lms_user_id=query["lms_user_id"], content_key=run.key)
             .order_by("created")
         )
-        redeemed = any(e.state == TransactionState.COMMITTED and not _reversed(e) for e in entries)
+        redeemed = any(selectors.is_redeemed(entry) for entry in entries)
         data = {
             "can_redeem": not redeemed and selectors.balance_cents(subsidy) >= run.price_cents,
             "content_price": run.price_cents,
@@ -166,14 +153,6 @@ class SubsidyCanRedeem(APIView):
             "active": subsidy.is_active(),
         }
         return Response(data)
-
-
-def _reversed(entry: Transaction) -> bool:
-    try:
-        entry.reversal  # noqa: B018 - raises when there is none
-    except Reversal.DoesNotExist:
-        return False
-    return True
 
 
 class AggregatesQuery(serializers.Serializer):
@@ -240,7 +219,7 @@ class ContentMetadata(APIView):
         query = validated_query(ContentMetadataQuery, request)
         customer_id = query["enterprise_customer_uuid"]
         _require_learner_level(request, customer_id, READ_SUBSIDY, "read this customer's content")
-        run = _run_in_customer_catalogs(customer_id, content_identifier)
+        run = run_in_customer_catalogs(customer_id, content_identifier)
         exec_ed = run.course.product_source == ProductSource.EXEC_ED
         data = {
             "content_title": run.course.title,
@@ -256,25 +235,6 @@ class ContentMetadata(APIView):
             "enroll_by_date": run.enroll_by,
         }
         return Response(ContentMetadataSerializer(data).data)
-
-
-def _run_in_customer_catalogs(customer_id, content_identifier: str) -> CourseRun:
-    """The run a key names (a course key: its advertised run) if one of the customer's catalogs holds it; else 404."""
-    run = CourseRun.objects.select_related("course").filter(key=content_identifier).first()
-    if run is None:
-        course = Course.objects.filter(key=content_identifier).first()
-        run = _advertised_run(course) if course is not None else None
-    if run is None:
-        raise NotFound(f"No course or course run {content_identifier!r} is known here.")
-    if not Catalog.objects.filter(customer_id=customer_id, courses=run.course_id).exists():
-        raise NotFound(f"{content_identifier!r} is not in any catalog of customer {customer_id}.")
-    return run
-
-
-def _advertised_run(course: Course) -> CourseRun | None:
-    """The run a course shows: the first enrollable one by start date, else its latest."""
-    runs = CourseRun.objects.select_related("course").filter(course=course)
-    return runs.filter(is_enrollable=True).order_by("start").first() or runs.order_by("-start").first()
 
 
 # --- transactions (v1) -----------------------------------------------------------------------------------------

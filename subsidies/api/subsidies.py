@@ -67,6 +67,18 @@ class SubsidyQuerySerializer(serializers.Serializer):
     enterprise_customer_uuid = serializers.UUIDField(required=False)
 
 
+def readable_subsidies(request):
+    """The subsidies the caller may read (staff: all; customer admins: their own), filtered by the query."""
+    query = validated_query(SubsidyQuerySerializer, request)
+    scope = customer_scope(request.user, "subsidies.view_subsidy")
+    queryset = Subsidy.objects.all()
+    if scope is not None:
+        queryset = queryset.filter(customer_id__in=scope)
+    if query.get("enterprise_customer_uuid"):
+        queryset = queryset.filter(customer_id=query["enterprise_customer_uuid"])
+    return queryset
+
+
 def subsidy_for(request, subsidy_uuid, perm: str, action: str) -> Subsidy:
     """The subsidy in the URL, if the caller may `perm` it (staff) or administers its customer (reads)."""
     subsidy = get_object_or_404(Subsidy, pk=subsidy_uuid)
@@ -93,14 +105,7 @@ class SubsidyList(generics.ListCreateAPIView):
     serializer_class = SubsidySerializer
 
     def get_queryset(self):
-        query = validated_query(SubsidyQuerySerializer, self.request)
-        scope = customer_scope(self.request.user, "subsidies.view_subsidy")
-        queryset = Subsidy.objects.all()
-        if scope is not None:
-            queryset = queryset.filter(customer_id__in=scope)
-        if query.get("enterprise_customer_uuid"):
-            queryset = queryset.filter(customer_id=query["enterprise_customer_uuid"])
-        return queryset
+        return readable_subsidies(self.request)
 
     def post(self, request):
         require_staff(request, "subsidies.add_subsidy", "create subsidies")

@@ -10,8 +10,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Sum
-from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from edx_rest_framework_extensions.paginators import DefaultPagination
@@ -20,6 +18,7 @@ from rest_framework import generics, serializers
 from catalog.selectors import run_starts
 from common.api import LmsUserIdField, errors, validated_query
 from fulfillment.selectors import provider_orders
+from fulfillment.services import carries_exec_ed_data
 from subsidies import selectors
 from subsidies.api.subsidies import subsidy_for
 from subsidies.models import Reversal, Subsidy, Transaction, TransactionState
@@ -48,7 +47,7 @@ class TransactionListSerializer(serializers.ListSerializer):
         entries = list(data.all() if hasattr(data, "all") else data)
         self.child.context["run_starts"] = run_starts({entry.content_key for entry in entries if entry.content_key})
         self.child.context["provider_orders"] = provider_orders(
-            entry.uuid for entry in entries if _may_have_order(entry)
+            entry.uuid for entry in entries if carries_exec_ed_data(entry.metadata)
         )
         return [self.child.to_representation(entry) for entry in entries]
 
@@ -107,7 +106,7 @@ class TransactionSerializer(serializers.ModelSerializer):
     def get_external_reference(self, entry) -> list[str]:
         orders = self.context.get("provider_orders")
         if orders is None:
-            orders = provider_orders([entry.uuid]) if _may_have_order(entry) else {}
+            orders = provider_orders([entry.uuid]) if carries_exec_ed_data(entry.metadata) else {}
         return orders.get(entry.uuid, [])
 
     def get_transaction_status_api_url(self, entry) -> str:
@@ -127,11 +126,6 @@ class TransactionSerializer(serializers.ModelSerializer):
         return serializers.DateTimeField().to_representation(start) if start else None
 
 
-def _may_have_order(entry) -> bool:
-    """Only an exec-ed redemption has a provider order, and it always carries the learner's `geag_*` data."""
-    return isinstance(entry.metadata, dict) and any(key.startswith("geag_") for key in entry.metadata)
-
-
 def public_url(request, path: str) -> str:
     """An absolute URL of this service: ENTERPRISE_SUBSIDY_URL when set (behind a proxy), else the request's."""
     if settings.ENTERPRISE_SUBSIDY_URL:
@@ -147,15 +141,12 @@ class LedgerPagination(DefaultPagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.aggregates = None
-        if serializers.BooleanField().to_internal_value(request.query_params.get("include_aggregates", "false")):
-            subsidy_id = view.ledger_subsidy_id  # set by the view's get_queryset: the list is one subsidy's
-            totals = queryset.order_by().aggregate(
-                spent=Coalesce(Sum("quantity"), 0), refunded=Coalesce(Sum("reversal__quantity"), 0)
-            )
+        if validated_query(TransactionQuerySerializer, request)["include_aggregates"]:
             self.aggregates = {
                 "unit": "usd_cents",
-                "remaining_subsidy_balance": selectors.balance_cents(subsidy_id),
-                "total_quantity": totals["spent"] + totals["refunded"],
+                # set by the view's get_queryset: the list is one subsidy's
+                "remaining_subsidy_balance": selectors.balance_cents(view.ledger_subsidy_id),
+                "total_quantity": selectors.net_cents(queryset),
             }
         return super().paginate_queryset(queryset, request, view)
 
