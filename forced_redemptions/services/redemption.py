@@ -66,8 +66,11 @@ _CONTENT_AND_STANDING = PreparedRead(
 )
 
 
-def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
+def create_forced_redemption(*, actor, record_uuid: uuid.UUID | None = None, **fields: Any) -> ForcedPolicyRedemption:
     """Save a new forced redemption; unless `wait_to_redeem`, redeem it right away, in the same transaction.
+
+    `record_uuid` names the record in advance (a batch row does, so that a row retried after a crash finds the
+    record it made instead of making a second one); a record of that uuid already saved is an IntegrityError.
 
     One transaction, one commit: the record, the redemption (its own savepoint inside `redeem_forced`)
     and the outcome and attempt, which are written whether the redemption succeeds or fails.
@@ -85,6 +88,8 @@ def create_forced_redemption(*, actor, **fields: Any) -> ForcedPolicyRedemption:
     }
     with transaction.atomic():
         record = ForcedPolicyRedemption(created_by=user_or_none(actor), modified_by=user_or_none(actor), **fields)
+        if record_uuid is not None:
+            record.uuid = record_uuid
         if record.wait_to_redeem:
             ensure_not_duplicate(**three)
             record.save()
