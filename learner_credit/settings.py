@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "assignments",
     "policies",
     "forced_redemptions",
+    "forced_batches",
     "demo",
 ]
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ForcedBatchesConfig(AppConfig):
+    name = "forced_batches"
+    verbose_name = "Forced redemption batches"

@@ -1,0 +1,184 @@
+"""Reads about batches: their counts and preview totals (a few grouped queries whatever the size), and the
+results, streamed a chunk at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, Sum
+
+from forced_batches.models import BatchRow, ForcedRedemptionBatch, Outcome, Verdict
+from forced_redemptions.models import ForcedState
+from subsidies import selectors as ledger_reads
+
+
+@dataclass
+class PolicyTotal:
+    """What the redeemable rows of one policy will charge, against its subsidy's balance and its spend limit."""
+
+    policy_uuid: str
+    policy_name: str
+    rows: int
+    charge_cents: int
+    balance_cents: int
+    spend_limit_cents: int | None
+    spent_cents: int
+
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    checked: int = 0
+    redeemable: int = 0
+    refused: int = 0
+    redeemed: int = 0
+    pending: int = 0
+    errored: int = 0
+    skipped: int = 0
+    charged_cents: int = 0
+    to_charge_cents: int = 0
+    refused_by_reason: dict[str, int] = field(default_factory=dict)
+    policies: list[PolicyTotal] = field(default_factory=list)
+
+    @property
+    def run(self) -> int:
+        return self.redeemed + self.pending + self.errored + self.skipped
+
+    @property
+    def percent_done(self) -> int:
+        return 100 if not self.total else round(100 * self.run / self.total)
+
+    @property
+    def percent_checked(self) -> int:
+        return 100 if not self.total else round(100 * self.checked / self.total)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "checked": self.checked,
+            "redeemable": self.redeemable,
+            "refused": self.refused,
+            "redeemed": self.redeemed,
+            "pending": self.pending,
+            "errored": self.errored,
+            "skipped": self.skipped,
+        }
+
+
+def summary(batch: ForcedRedemptionBatch, *, with_policies: bool = True) -> BatchSummary:
+    rows = BatchRow.objects.filter(batch=batch)
+    settled_pending = Q(outcome=Outcome.PENDING, forced_redemption__redeemed_at__isnull=False)
+    failed_pending = Q(
+        outcome=Outcome.PENDING,
+        forced_redemption__redeemed_at__isnull=True,
+        forced_redemption__errored_at__isnull=False,
+    )
+    numbers = rows.aggregate(
+        checked=Count("pk", filter=~Q(verdict=Verdict.UNCHECKED)),
+        redeemable=Count("pk", filter=Q(verdict=Verdict.REDEEMABLE)),
+        refused=Count("pk", filter=Q(verdict=Verdict.REFUSED)),
+        # A pending row's record settles later (the downstream answers): counted as its record now is.
+        redeemed=Count("pk", filter=Q(outcome=Outcome.REDEEMED) | settled_pending),
+        pending=Count("pk", filter=Q(outcome=Outcome.PENDING) & ~settled_pending & ~failed_pending),
+        errored=Count("pk", filter=Q(outcome=Outcome.ERRORED) | failed_pending),
+        skipped=Count("pk", filter=Q(outcome=Outcome.SKIPPED)),
+        charged=Sum("charged_cents", filter=Q(outcome=Outcome.REDEEMED)),
+        pending_charged=Sum("forced_redemption__charged_cents", filter=settled_pending),
+        to_charge=Sum("price_cents", filter=Q(verdict=Verdict.REDEEMABLE)),
+    )
+    result = BatchSummary(
+        total=batch.total_rows,
+        **{name: numbers[name] for name in ("checked", "redeemable", "refused", "redeemed", "pending")},
+        errored=numbers["errored"],
+        skipped=numbers["skipped"],
+        charged_cents=(numbers["charged"] or 0) + (numbers["pending_charged"] or 0),
+        to_charge_cents=numbers["to_charge"] or 0,
+    )
+    by_reason = rows.filter(verdict=Verdict.REFUSED).values("check_reason").annotate(n=Count("pk")).order_by("-n")
+    result.refused_by_reason = {item["check_reason"]: item["n"] for item in by_reason}
+    if with_policies:
+        result.policies = _policy_totals(rows)
+    return result
+
+
+def _policy_totals(rows) -> list[PolicyTotal]:
+    grouped = (
+        rows.filter(verdict=Verdict.REDEEMABLE)
+        .values(
+            "subsidy_access_policy",
+            "subsidy_access_policy__display_name",
+            "subsidy_access_policy__subsidy",
+            "subsidy_access_policy__spend_limit_cents",
+        )
+        .annotate(n=Count("pk"), charge=Sum("price_cents"))
+        .order_by("subsidy_access_policy__display_name")
+    )
+    totals = []
+    for item in grouped:
+        policy_uuid = item["subsidy_access_policy"]
+        ledger = ledger_reads.running_totals(subsidy=item["subsidy_access_policy__subsidy"], policy_uuid=policy_uuid)
+        totals.append(
+            PolicyTotal(
+                policy_uuid=str(policy_uuid),
+                policy_name=item["subsidy_access_policy__display_name"],
+                rows=item["n"],
+                charge_cents=item["charge"] or 0,
+                balance_cents=ledger.balance_cents,
+                spend_limit_cents=item["subsidy_access_policy__spend_limit_cents"],
+                spent_cents=ledger.policy_spend["spent_cents"],
+            )
+        )
+    return totals
+
+
+RESULT_COLUMNS = (
+    "line",
+    "lms_user_id",
+    "email",
+    "course_run_key",
+    "subsidy_access_policy_uuid",
+    "verdict",
+    "check_reason",
+    "check_message",
+    "price_cents",
+    "outcome",
+    "outcome_reason",
+    "outcome_message",
+    "charged_cents",
+    "forced_redemption_uuid",
+    "forced_redemption_state",
+    "transaction_uuid",
+)
+
+
+def result_rows(batch: ForcedRedemptionBatch, *, chunk: int = 500) -> Iterator[list]:
+    """Every row with its verdict and outcome (as its forced redemption is now), in line order, streamed."""
+    rows = BatchRow.objects.filter(batch=batch).select_related("forced_redemption").order_by("line")
+    for row in rows.iterator(chunk_size=chunk):
+        record = row.forced_redemption
+        state = record.state if record is not None else ""
+        outcome = row.outcome
+        charged = row.charged_cents
+        if outcome == Outcome.PENDING and state == ForcedState.REDEEMED:
+            outcome, charged = Outcome.REDEEMED, record.charged_cents
+        elif outcome == Outcome.PENDING and state == ForcedState.ERRORED:
+            outcome = Outcome.ERRORED
+        yield [
+            row.line,
+            row.lms_user_id or "",
+            row.email,
+            row.course_run_key,
+            row.subsidy_access_policy_id or "",
+            row.verdict,
+            row.check_reason,
+            row.check_message,
+            "" if row.price_cents is None else row.price_cents,
+            outcome,
+            row.outcome_reason or (record.error_reason if record is not None and outcome == Outcome.ERRORED else ""),
+            row.outcome_message,
+            "" if charged is None else charged,
+            record.pk if record is not None else "",
+            state,
+            (record.transaction_uuid or "") if record is not None else "",
+        ]
