@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from accounts.api import MeView
 from catalog import api as catalog
 from customers import api as customers
+from forced_batches import api as batches
 from forced_redemptions import api as forced
 from policies.api import ledger, provisioning, redemption
 from subsidies import api as subsidies
@@ -80,6 +81,16 @@ v1 = [
     path("forced-redemptions/<uuid:uuid>/redeem/", forced.ForcedRedemptionRedeem.as_view(), name="forced-redeem"),
     path("forced-redemptions/<uuid:uuid>/reverse/", forced.ForcedRedemptionReverse.as_view(), name="forced-reverse"),
     path("forced-redemptions/<uuid:uuid>/check/", forced.ForcedRedemptionCheck.as_view(), name="forced-check"),
+    # forced redemptions from a file (issue 13)
+    path("forced-redemption-batches/", batches.BatchList.as_view(), name="forced-batch-list"),
+    path("forced-redemption-batches/<uuid:uuid>/", batches.BatchDetail.as_view(), name="forced-batch-detail"),
+    path("forced-redemption-batches/<uuid:uuid>/start/", batches.BatchStart.as_view(), name="forced-batch-start"),
+    path("forced-redemption-batches/<uuid:uuid>/cancel/", batches.BatchCancel.as_view(), name="forced-batch-cancel"),
+    path(
+        "forced-redemption-batches/<uuid:uuid>/results.csv",
+        batches.BatchResults.as_view(),
+        name="forced-batch-results",
+    ),
 ]
 
 v2 = [
