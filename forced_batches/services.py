@@ -35,8 +35,10 @@ def upload_batch(
     reason: str,
     policy: SubsidyAccessPolicy | None = None,
     dry_run: bool = False,
+    queue: bool = True,
 ) -> ForcedRedemptionBatch:
-    """Store a file's rows as a new batch and queue their check. A file error stores nothing."""
+    """Store a file's rows as a new batch and queue their check (`queue=False`: the caller checks it, with
+    `check_batch`). A file error stores nothing."""
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(
@@ -56,7 +58,8 @@ def upload_batch(
             batch.total_rows = _store_rows(batch, file, policy, digest)
             batch.file_sha256 = digest.sha256
             batch.save(update_fields=["total_rows", "file_sha256", "modified"])
-            transaction.on_commit(lambda: _queue("check_batch", batch.pk))
+            if queue:
+                transaction.on_commit(lambda: _queue("check_batch", batch.pk))
     except FileRejected as rejected:
         raise BatchFileRejected(
             f"The file cannot be used; nothing was stored: {rejected.errors[0]}"
@@ -124,8 +127,9 @@ def check_batch(batch_uuid) -> ForcedRedemptionBatch:
     return ForcedRedemptionBatch.objects.get(pk=batch.pk)
 
 
-def start_batch(*, batch: ForcedRedemptionBatch, actor) -> ForcedRedemptionBatch:
-    """Confirm a checked batch and run it; on a running batch, run what is left (a restart). Never twice a row."""
+def start_batch(*, batch: ForcedRedemptionBatch, actor, queue: bool = True) -> ForcedRedemptionBatch:
+    """Confirm a checked batch and run it; on a running batch, run what is left (a restart). Never twice a row.
+    `queue=False`: the caller runs it (runner.run_batch)."""
     if batch.dry_run:
         raise BatchNotStartable("This batch was a dry run: it was only checked and cannot be started. Upload it again.")
     now = timezone.now()
@@ -142,7 +146,8 @@ def start_batch(*, batch: ForcedRedemptionBatch, actor) -> ForcedRedemptionBatch
             current.started_at = now
             current.started_by = user_or_none(actor)
             current.save(update_fields=["state", "started_at", "started_by", "modified"])
-        transaction.on_commit(lambda: _queue("run_batch", current.pk))
+        if queue:
+            transaction.on_commit(lambda: _queue("run_batch", current.pk))
     return current
 
 
