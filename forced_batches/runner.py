@@ -74,7 +74,7 @@ def _skip_refused(batch: ForcedRedemptionBatch) -> None:
 def _run_chunk(batch: ForcedRedemptionBatch, size: int) -> int:
     with transaction.atomic():
         rows = list(
-            BatchRow.objects.select_for_update(skip_locked=True)
+            BatchRow.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("subsidy_access_policy__customer", "subsidy_access_policy__subsidy")
             .filter(batch=batch, outcome=Outcome.NONE, verdict=Verdict.REDEEMABLE)
             .order_by("line")[:size]
