@@ -70,7 +70,7 @@ def allocate(
         .first()
     )
     if assignment is None:
-        assignment = LearnerContentAssignment.objects.create(
+        assignment = LearnerContentAssignment(
             assignment_configuration=configuration,
             learner_email=learner_email,
             lms_user_id=lms_user_id,
@@ -78,6 +78,8 @@ def allocate(
             content_title=content_title,
             content_quantity=-price_cents,
         )
+        assignment._change_reason = note or None  # the history row says who allocated it, as the timeline does
+        assignment.save()
         outcome = "created"
     elif assignment.state in (AssignmentState.ALLOCATED, AssignmentState.ACCEPTED) and (
         assignment.content_quantity == -price_cents
@@ -93,6 +95,7 @@ def allocate(
         assignment.content_quantity = -price_cents
         assignment.lms_user_id = lms_user_id or assignment.lms_user_id
         assignment.transaction_uuid = None
+        assignment._change_reason = note or None
         assignment.save()
         outcome = "updated"
     record_action(assignment, ActionType.ALLOCATED, note=note)
@@ -105,15 +108,33 @@ def lock_assignment(assignment_uuid: UUID) -> LearnerContentAssignment:
     return LearnerContentAssignment.objects.select_for_update().get(pk=assignment_uuid)
 
 
-def mark_redeemed(assignment: LearnerContentAssignment, *, transaction_uuid: UUID, lms_user_id: int) -> None:
+def mark_redeemed(
+    assignment: LearnerContentAssignment, *, transaction_uuid: UUID, lms_user_id: int, note: str = ""
+) -> None:
     assignment.state = AssignmentState.ACCEPTED
     assignment.transaction_uuid = transaction_uuid
     assignment.lms_user_id = lms_user_id
+    assignment._change_reason = note or None
     assignment.save(update_fields=["state", "transaction_uuid", "lms_user_id", "modified"])
-    record_action(assignment, ActionType.REDEEMED)
+    record_action(assignment, ActionType.REDEEMED, note=note)
 
 
+# The timeline note of an allocation a forced redemption made for itself; older entries do not name the record.
 ALLOCATED_BY_FORCING = "Allocated by a forced redemption."
+_ALLOCATED_BY_FORCING_NAMED = "Allocated by a forced redemption ("
+
+
+def allocated_by_forcing_note(forced_by: str = "") -> str:
+    """The note of an allocation made by a forced redemption; `forced_by` names it (its uuid)."""
+    return f"{_ALLOCATED_BY_FORCING_NAMED}{forced_by})." if forced_by else ALLOCATED_BY_FORCING
+
+
+def redeemed_by_forcing_note(forced_by: str = "") -> str:
+    return f"Redeemed by a forced redemption ({forced_by})." if forced_by else "Redeemed by a forced redemption."
+
+
+def _allocated_by_forcing(note: str) -> bool:
+    return note == ALLOCATED_BY_FORCING or note.startswith(_ALLOCATED_BY_FORCING_NAMED)
 
 
 def release_after_failed_redemption(*, transaction_uuid: UUID, reason: str, message: str) -> None:
@@ -125,7 +146,7 @@ def release_after_failed_redemption(*, transaction_uuid: UUID, reason: str, mess
     """
     for assignment in LearnerContentAssignment.objects.select_for_update().filter(transaction_uuid=transaction_uuid):
         allocations = list(assignment.actions.filter(action_type=ActionType.ALLOCATED).order_by("created"))
-        forced_made_it = bool(allocations) and allocations[-1].note == ALLOCATED_BY_FORCING
+        forced_made_it = bool(allocations) and _allocated_by_forcing(allocations[-1].note)
         if forced_made_it and len(allocations) == 1:
             assignment.delete()
             continue

@@ -50,6 +50,10 @@ class ForcedPolicyRedemption(TimeStampedModel):
         blank=True,
         help_text="USD cents. Blank = the run's catalog price (for an assigned policy, the assignment's price).",
     )
+    price_justification = models.TextField(
+        blank=True,
+        help_text="Required when the price differs from the run's catalog price: why (e.g. the contract's price).",
+    )
     wait_to_redeem = models.BooleanField(default=False, help_text="Save without redeeming now.")
     reason = models.TextField(help_text="Why this redemption is forced (e.g. a support ticket reference).")
 
@@ -81,6 +85,9 @@ class ForcedPolicyRedemption(TimeStampedModel):
     error_reason = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     traceback = models.TextField(blank=True, help_text="Unexpected errors only.")
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="Archived: errored without ever having a transaction; kept, not redeemed."
+    )
 
     history = RECORD_HISTORY
 
@@ -100,7 +107,7 @@ class ForcedPolicyRedemption(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Force {self.lms_user_id} into {self.course_run_key}"
+        return f"Force learner {self.lms_user_id} into {self.course_run_key}"
 
     @property
     def state(self) -> str:

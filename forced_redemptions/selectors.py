@@ -1,4 +1,4 @@
-"""Reads about forced redemptions, including the dry-run "check redeemability"."""
+"""Reads about forced redemptions: the dry-run "check redeemability", the pre-charge input check, list reads."""
 
 from __future__ import annotations
 
@@ -8,16 +8,46 @@ from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from catalog.errors import ContentNotFound
 from catalog.selectors import get_course_run
 from common.errors import DomainError
+from customers.errors import LearnerNotFound
 from customers.models import EnterpriseCustomerUser
-from customers.selectors import require_known_learner
-from forced_redemptions.errors import ForcedRedemptionReversed
+from customers.selectors import learner_exists, require_known_learner
+from forced_redemptions.errors import ForcedRedemptionReversed, UnredeemableInput
 from forced_redemptions.models import ForcedPolicyRedemption
+from forced_redemptions.next_steps import next_step
 from forced_redemptions.services import ensure_not_duplicate, redemption_metadata
 from fulfillment.backends import EnrollmentRequest
+from fulfillment.errors import MissingExecEdData
 from fulfillment.services import check_enrollable
-from policies.redeemability import can_redeem
+from policies import reasons
+from policies.redeemability import can_redeem, learner_refusal, read_content, read_link
+
+# Refusals that say the input itself is wrong (who or what is forced), not the moment: trying the same record
+# again cannot succeed until staff fix the record, the learner's link or the catalog. These are caught before
+# a record is saved (`require_redeemable_input`); refusals about money, limits or the policy's state are not:
+# redeeming records them as an errored attempt, and "Redeem now" tries again once they are fixed.
+INPUT_REASONS = frozenset(
+    {
+        LearnerNotFound.reason,
+        reasons.LEARNER_NOT_IN_ENTERPRISE,
+        reasons.LEARNER_NOT_IN_ENTERPRISE_GROUP,
+        ContentNotFound.reason,
+        reasons.CONTENT_NOT_IN_CATALOG,
+        MissingExecEdData.reason,
+    }
+)
+
+# The form field behind each piece of exec-ed data the provider needs (fulfillment.services.EXEC_ED_REQUIRED).
+_EXEC_ED_FIELD_OF = {
+    "first name": "learner_first_name",
+    "last name": "learner_last_name",
+    "date of birth": "learner_date_of_birth",
+    "terms accepted at": "learner_terms_accepted_at",
+    "data-sharing consent": "learner_data_share_consent",
+    "email": "lms_user_id",  # the email comes from the learner's link
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +114,99 @@ def check_forced(record: ForcedPolicyRedemption) -> ForcedCheck:
     except DomainError as error:
         return ForcedCheck(False, error.reason, error.message, **numbers)
     return ForcedCheck(True, None, f"Redeemable: {verdict.price_cents} cents would be charged.", **numbers)
+
+
+def require_redeemable_input(record: ForcedPolicyRedemption) -> None:
+    """The pre-charge check of a record about to be redeemed: raise UnredeemableInput (writing nothing) when it
+    names an unknown learner or run, a learner not linked to the policy's customer or groups, a run outside the
+    policy's catalog, or exec-ed content without the learner data the provider needs.
+
+    Every problem found is named on its field (`field_errors`); the error's reason is the first one's code.
+    The checks are the redemption's own (policies.redeemability's reads and learner rule, fulfillment's exec-ed
+    check), asked whatever the money says, so a refusal about money cannot hide an input mistake. The
+    redemption asks them all again under its locks.
+    """
+    policy = record.subsidy_access_policy
+    customer = policy.customer
+    problems: list[tuple[str, str, str | None]] = []  # (reason, what is wrong, field)
+    content = read_content(policy, record.course_run_key)
+    link = read_link(policy, record.lms_user_id, with_groups=content.policy_has_groups)
+    in_groups = bool(link is not None and link.active and content.policy_has_groups and link.in_groups)
+    learner = learner_refusal(link, policy_has_groups=content.policy_has_groups, in_groups=in_groups)
+    if learner == reasons.LEARNER_NOT_IN_ENTERPRISE and link is None and not learner_exists(record.lms_user_id):
+        problems.append(
+            (
+                LearnerNotFound.reason,
+                f"No learner with LMS user id {record.lms_user_id} is known here (linked to no customer).",
+                "lms_user_id",
+            )
+        )
+    elif learner == reasons.LEARNER_NOT_IN_ENTERPRISE:
+        was = "was unlinked from" if link is not None else "is not linked to"
+        problems.append((learner, f"Learner {record.lms_user_id} {was} {customer.name}.", "lms_user_id"))
+    elif learner is not None:
+        problems.append(
+            (
+                learner,
+                f"Learner {record.lms_user_id} is linked to {customer.name} but in none of the groups of the "
+                f"policy “{policy.display_name}”.",
+                "lms_user_id",
+            )
+        )
+    run = content.run
+    if run is None:
+        problems.append(
+            (ContentNotFound.reason, f"No course run {record.course_run_key!r} is known here.", "course_run_key")
+        )
+    elif not content.in_catalog:
+        problems.append(
+            (
+                reasons.CONTENT_NOT_IN_CATALOG,
+                f"{run.key} ({run.course.title}) is not in the catalog of the policy “{policy.display_name}”.",
+                "course_run_key",
+            )
+        )
+    elif run.course.is_exec_ed and learner is None:
+        problems += _exec_ed_problems(record, run)
+    if not problems:
+        return
+    reason = problems[0][0]
+    field_errors: dict[str, list[str]] = {}
+    for _code, text, field in problems:
+        field_errors.setdefault(field or "non_field_errors", []).append(text)
+    said = " ".join(text for _, text, _ in problems)
+    steps = " ".join(dict.fromkeys(f"Next step: {next_step(code)}" for code, _, _ in problems))
+    raise UnredeemableInput(
+        f"{said} {steps} Nothing was saved or charged.",
+        reason=reason,
+        field_errors=field_errors,
+        reasons=[code for code, _, _ in problems],
+    )
+
+
+def _exec_ed_problems(record: ForcedPolicyRedemption, run) -> list[tuple[str, str, str | None]]:
+    """What the exec-ed provider would miss: the fulfillment check itself, on the metadata the redemption sends."""
+    request = EnrollmentRequest(
+        lms_user_id=record.lms_user_id,
+        run=run,
+        transaction_uuid=uuid.uuid4(),
+        data_sharing_consent_required=record.subsidy_access_policy.customer.data_sharing_consent_required,
+        metadata=redemption_metadata(record, is_exec_ed=True) | {"allow_late_enrollment": True},
+    )
+    try:
+        check_enrollable(request)
+    except MissingExecEdData as error:
+        missing = error.details.get("missing") or []
+        if not missing:
+            return [(error.reason, error.message, None)]
+        return [
+            (error.reason, f"{run.key} is executive education: the provider needs the learner's {label}.", field)
+            for label in missing
+            for field in [_EXEC_ED_FIELD_OF.get(label)]
+        ]
+    except Exception:  # noqa: BLE001 - not about the input (the backend, an enrollment there): the attempt records it
+        pass
+    return []
 
 
 def forced_redemptions() -> QuerySet[ForcedPolicyRedemption]:

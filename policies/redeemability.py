@@ -39,6 +39,7 @@ class RedemptionContext:
     totals: ledger_reads.RunningTotals  # the subsidy's balance and the policy's spend
     learner_spend: dict[str, int]  # the learner's spend and redemptions under the policy
     forced: bool = False
+    forced_by: str = ""  # what forced it (a forced redemption's uuid), for the assignment's timeline
     late_enrollment: bool = False  # an operator's `allow_late_enrollment` (ledger create): deadlines do not apply
     price_override_cents: int | None = None
     now: dt.datetime = field(default_factory=timezone.now)

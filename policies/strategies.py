@@ -116,15 +116,16 @@ class AssignedStrategy(PolicyStrategy):
             content_title=ctx.run.course.title,
             price_cents=ctx.price_cents,
             notify=False,
-            note=assignment_services.ALLOCATED_BY_FORCING,
+            note=assignment_services.allocated_by_forcing_note(ctx.forced_by),
         )
         ctx.will_allocate = False
 
     def after_redeem(self, ctx: RedemptionContext, transaction_uuid) -> None:
         if ctx.assignment is not None:
             assignment = assignment_services.lock_assignment(ctx.assignment.pk)
+            note = assignment_services.redeemed_by_forcing_note(ctx.forced_by) if ctx.forced else ""
             assignment_services.mark_redeemed(
-                assignment, transaction_uuid=transaction_uuid, lms_user_id=ctx.lms_user_id
+                assignment, transaction_uuid=transaction_uuid, lms_user_id=ctx.lms_user_id, note=note
             )
 
 

@@ -1,7 +1,8 @@
 """Forced-redemption writes (ADR 0019). `redemption`: create, change, redeem and the settlement receivers;
-`reversal`: undoing one; `validation`: field checks and duplicates; `attempts`: outcomes on record.
-Callers import from here."""
+`reversal`: undoing one; `archive`: putting away errored records that never charged; `validation`: field
+checks and duplicates; `attempts`: outcomes on record. Callers import from here."""
 
+from forced_redemptions.services.archive import archive_forced_redemption, archive_refusal
 from forced_redemptions.services.redemption import (
     create_forced_redemption,
     redeem_forced,
@@ -29,6 +30,8 @@ __all__ = [
     "EXEC_ED_FIELDS",
     "REVERSED_IN_LEDGER",
     "SETTLED_FIELDS",
+    "archive_forced_redemption",
+    "archive_refusal",
     "create_forced_redemption",
     "ensure_not_duplicate",
     "redeem_forced",

@@ -24,7 +24,7 @@ from common.errors import DomainError, InvalidInput, LockWaitTimeout
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from common.prepared import PreparedRead
 from customers.selectors import learner_link, require_known_learner
-from forced_redemptions.errors import SettledForcedRedemption
+from forced_redemptions.errors import ForcedRedemptionArchived, SettledForcedRedemption
 from forced_redemptions.models import STATE_CONDITIONS, ForcedPolicyRedemption, ForcedState
 from forced_redemptions.services.attempts import (
     note_already_redeemed,
@@ -114,6 +114,7 @@ def update_forced_redemption(*, record: ForcedPolicyRedemption, actor, redeem_no
     """Change a record. Once redeemed, its policy, learner, run and price are settled."""
     with transaction.atomic():
         current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
+        refuse_if_archived(current)
         if current.redeemed_at:
             touched = [f for f in SETTLED_FIELDS if f in changes and _value(changes[f]) != _value(getattr(current, f))]
             if touched:
@@ -139,6 +140,14 @@ def update_forced_redemption(*, record: ForcedPolicyRedemption, actor, redeem_no
     return current
 
 
+def refuse_if_archived(record: ForcedPolicyRedemption) -> None:
+    if record.archived_at:
+        raise ForcedRedemptionArchived(
+            f"This forced redemption was archived on {record.archived_at:%Y-%m-%d %H:%M} UTC (it errored and never "
+            f"charged anything); it is kept as the audit trail and not redeemed or changed. Add a new one instead.",
+        )
+
+
 def _value(value):
     return getattr(value, "pk", value)
 
@@ -149,13 +158,14 @@ def redeem_forced(*, record: ForcedPolicyRedemption, actor) -> ForcedPolicyRedem
     The reservation is made holding the record's lock; with a remote fulfillment backend the downstream
     call follows after that commits (policies.settlement), and its settlement writes the outcome on the
     record (`settle_after_fulfilment`). Returns the refreshed record; `record.last_attempt` is the latest
-    attempt. Never raises a domain error: the outcome is on the record (adapters read `state`,
-    `error_reason`, `error_message`).
+    attempt. Raises no domain error but ForcedRedemptionArchived (an archived record is not tried, and no
+    attempt is written): the outcome is on the record (adapters read `state`, `error_reason`, `error_message`).
     """
     try:
         with lock_errors_as_domain(), transaction.atomic():
             bound_lock_wait()
             current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
+            refuse_if_archived(current)
             if current.redeemed_at:
                 settle_if_reversed(current)
                 return note_already_redeemed(current, actor)
@@ -219,6 +229,7 @@ def _reserve(record: ForcedPolicyRedemption, content: ContentRead | None) -> Res
             forced=True,
             price_cents=record.content_price_cents,
             content=content,  # already read: the unit does not read it again
+            forced_by=str(record.uuid),  # the assignment's timeline names this record
         )
     except RedemptionRefused as refusal:
         if refusal.reason == reasons.LEARNER_NOT_IN_ENTERPRISE:

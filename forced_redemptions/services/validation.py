@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.utils import timezone
+
+from catalog.models import CourseRun
 from common.errors import InvalidInput
+from common.money import format_cents
 from forced_redemptions.errors import DuplicateForcedRedemption
 from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.services.reversal import reversal_of, settle_if_reversed
@@ -22,7 +27,11 @@ EXEC_ED_FIELDS = (
     "external_order_reference",
 )
 
-EDITABLE_FIELDS = (*SETTLED_FIELDS, "wait_to_redeem", "reason", *EXEC_ED_FIELDS)
+EDITABLE_FIELDS = (*SETTLED_FIELDS, "price_justification", "wait_to_redeem", "reason", *EXEC_ED_FIELDS)
+
+# A date of birth outside these ages is a typo (a wrong year), not a learner.
+MIN_LEARNER_AGE_YEARS = 13
+MAX_LEARNER_AGE_YEARS = 120
 
 
 def validate_fields(fields: dict[str, Any]) -> None:
@@ -40,8 +49,69 @@ def validate_fields(fields: dict[str, Any]) -> None:
         errors["content_price_cents"] = ["Enter a whole number of cents, 0 or more, or leave blank for the list price."]
     if not str(fields.get("reason") or "").strip():
         errors["reason"] = ["Say why this redemption is forced (e.g. a support ticket reference)."]
+    if "content_price_cents" not in errors and (problem := _unjustified_price(fields)):
+        errors["price_justification"] = [problem]
+    if problem := _date_of_birth_problem(fields.get("learner_date_of_birth")):
+        errors["learner_date_of_birth"] = [problem]
+    if problem := _terms_accepted_problem(fields.get("learner_terms_accepted_at")):
+        errors["learner_terms_accepted_at"] = [problem]
     if errors:
         raise InvalidInput("The forced redemption is invalid; nothing was saved.", field_errors=errors)
+
+
+def _unjustified_price(fields: dict[str, Any]) -> str | None:
+    """A price other than the run's catalog price needs a justification (a blank price is the catalog's)."""
+    price = fields.get("content_price_cents")
+    if price is None or str(fields.get("price_justification") or "").strip():
+        return None
+    runs = CourseRun.objects.filter(key=str(fields.get("course_run_key") or ""))
+    catalog_price = runs.values_list("price_cents", flat=True).first()
+    if catalog_price is None or catalog_price == price:
+        return None  # an unknown run is refused on its own
+    return (
+        f"The price {format_cents(price)} differs from the run's catalog price {format_cents(catalog_price)}: "
+        f"say why (e.g. the contract's price and its ticket), or leave the price blank."
+    )
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _date_of_birth_problem(value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        return "Enter the date of birth as YYYY-MM-DD, e.g. 1990-12-09."
+    today = timezone.now().date()
+    if value > today:
+        return f"The date of birth {value.isoformat()} is in the future: check the year."
+    if value > _years_before(today, MIN_LEARNER_AGE_YEARS):
+        return (
+            f"With a date of birth of {value.isoformat()} the learner would be under {MIN_LEARNER_AGE_YEARS}: "
+            f"check the year."
+        )
+    if value <= _years_before(today, MAX_LEARNER_AGE_YEARS):
+        return (
+            f"With a date of birth of {value.isoformat()} the learner would be {MAX_LEARNER_AGE_YEARS} or older: "
+            f"check the year."
+        )
+    return None
+
+
+def _terms_accepted_problem(value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return "Enter when the learner accepted the terms in ISO 8601, e.g. 2026-01-31T12:00:00Z."
+    if value.tzinfo is None:
+        return "Give the time the terms were accepted with its time zone (UTC: end it with Z)."
+    if value > timezone.now():
+        return f"The terms cannot have been accepted in the future ({value.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ})."
+    return None
 
 
 def standing_redemptions(*, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None):

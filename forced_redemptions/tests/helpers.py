@@ -21,6 +21,7 @@ from subsidies.models import Transaction, TransactionState
 from subsidies.selectors import balance_cents
 
 REASON = "SUP-4242: the run closed before the learner could enroll"
+PRICE_JUSTIFICATION = "SUP-4242: the contract's price for this learner"
 UNKNOWN_RUN = "course-v1:DemoU+Nowhere999+2024_T1"
 UNKNOWN_LEARNER = 999_999
 
@@ -69,7 +70,10 @@ def force(
     actor=None,
     **fields: Any,
 ) -> ForcedPolicyRedemption:
-    """create_forced_redemption with the demo's usual values; redeems unless wait_to_redeem=True."""
+    """create_forced_redemption with the demo's usual values; redeems unless wait_to_redeem=True. A price given
+    comes with a justification unless one is given (the rule itself is tested on its own)."""
+    if fields.get("content_price_cents") is not None:
+        fields.setdefault("price_justification", PRICE_JUSTIFICATION)
     return create_forced_redemption(
         actor=actor,
         subsidy_access_policy=policy or spend_policy(),

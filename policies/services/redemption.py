@@ -163,6 +163,7 @@ def reserve_redemption(
     content: ContentRead | None = None,
     late_enrollment: bool = False,
     caller_key: str | None = None,
+    forced_by: str = "",
 ) -> Reservation:
     """The reserve phase, in one database transaction (a savepoint of the caller's, if it has one).
 
@@ -175,7 +176,8 @@ def reserve_redemption(
     groups) is read before the locks, in one statement, so the subsidy lock is held only for the locks, the
     idempotency lookup, the running totals and limits, the learner's spend and the writes: every check that
     depends on money or limits is still evaluated under the locks. A refusal raises before anything is
-    written, so the unit needs no savepoint of its own.
+    written, so the unit needs no savepoint of its own. `forced_by`: what forced it (a forced redemption's
+    uuid), which an assignment's timeline names.
     """
     if price_cents is not None and (
         not isinstance(price_cents, int) or isinstance(price_cents, bool) or price_cents < 0
@@ -224,6 +226,7 @@ def reserve_redemption(
             totals=ledger_reads.running_totals_of(policy),
             learner_spend=learner_ledger.spend(),
         )
+        ctx.forced_by = forced_by
         remote = get_backend().remote
         entry, request, failure = _reserve_checked(ctx, attempt, settle_inline=not remote)
         if remote:
