@@ -4,7 +4,7 @@
     python benchmarks/run.py                 # SQLite file benchmarks/results/bench.sqlite3
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/learner_credit_bench python benchmarks/run.py
     python benchmarks/run.py --quick         # small sizes: a smoke run of the harness (< 1 min)
-    python benchmarks/run.py --only 3        # one benchmark (0-6); repeat or comma-separate for more
+    python benchmarks/run.py --only 3        # one benchmark (0-7); repeat or comma-separate for more
     python benchmarks/run.py --baseline REF --only 1,3,6
                                              # the same benchmarks on commit REF first, then here: one table
                                              # of both with the ratios (benchmarks/baseline.py)
@@ -42,8 +42,10 @@ FULL = {
     "admin_requests": 7,
     "lms_learners": 1_000,
     "lms_seconds": 40.0,
+    "batch_rows": 2_000,
+    "batch_singles": 500,
 }
-ALL = (0, 1, 2, 3, 4, 5, 6)
+ALL = (0, 1, 2, 3, 4, 5, 6, 7)
 QUICK = {
     "ledger_size": 10_000,
     "ceiling_seconds": 0.5,
@@ -57,13 +59,15 @@ QUICK = {
     "admin_requests": 3,
     "lms_learners": 100,
     "lms_seconds": 20.0,
+    "batch_rows": 200,
+    "batch_singles": 50,
 }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--only", action="append", default=[], help="run only benchmark N (0-5); repeatable")
+    parser.add_argument("--only", action="append", default=[], help="run only benchmark N (0-7); repeatable")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database afterwards")
     parser.add_argument("--strict", action="store_true", help="exit 1 on a missed target too")
     parser.add_argument(
@@ -109,7 +113,7 @@ def main(argv=None) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from benchmarks import fixtures, http_downstream, http_load, measures, unit_costs
+    from benchmarks import bulk, fixtures, http_downstream, http_load, measures, unit_costs
     from benchmarks.database import server_version
     from benchmarks.report import ERROR, MISS, Metric, table, write_json
 
@@ -131,7 +135,7 @@ def main(argv=None) -> int:
         print(f"benchmarks on {header['database']} ({database.url}), quick={args.quick}", flush=True)
 
         world = None
-        if set(args.selected) & {1, 2, 3, 4, 5, 6}:
+        if set(args.selected) & {1, 2, 3, 4, 5, 6, 7}:
             step = time.perf_counter()
             world = fixtures.build_world(ledger_size=sizes["ledger_size"])
             print(f"  data: ledger of {sizes['ledger_size']:,} transactions in {time.perf_counter() - step:.1f} s")
@@ -162,10 +166,12 @@ def main(argv=None) -> int:
             6: lambda: unit_costs.learner_redemptions(
                 world, count=sizes["forced_count"], max_seconds=sizes["forced_seconds"]
             ),
+            7: lambda: bulk.batch_rows(world, rows=sizes["batch_rows"], singles=sizes["batch_singles"]),
         }
         # 3 reads the ledger before 1 and 2 add to it, so its ledger is exactly ledger_size rows; 6 runs right after
         # 1, so both measure the unit before the HTTP runs' writes keep the database busy (checkpoints, vacuum).
-        for number in sorted(args.selected, key=lambda n: {3: 0.5, 6: 1.5}.get(n, n)):
+        # 7 runs after 6, before the HTTP runs too: its single forced redemptions and its batch back to back.
+        for number in sorted(args.selected, key=lambda n: {3: 0.5, 6: 1.5, 7: 1.7}.get(n, n)):
             step = time.perf_counter()
             try:
                 metrics.extend(plan[number]())

@@ -158,8 +158,8 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
             "to_charge": format_cents(numbers.to_charge_cents),
             "charged": format_cents(numbers.charged_cents),
             "policies": [_policy_view(total) for total in numbers.policies],
-            "refused_rows": refused.select_related("subsidy_access_policy")[:PREVIEW_ROWS],
-            "redeemable_rows": redeemable.select_related("subsidy_access_policy")[:PREVIEW_ROWS],
+            "refused_rows": refused[:PREVIEW_ROWS],
+            "redeemable_rows": redeemable.select_related("forced_redemption")[:PREVIEW_ROWS],
             "preview_rows": PREVIEW_ROWS,
             "can_start": may_force and batch.state == BatchState.CHECKED and not batch.dry_run and numbers.redeemable,
             "can_restart": may_force and batch.state == BatchState.RUNNING,
@@ -287,8 +287,8 @@ def _run_message(batch: ForcedRedemptionBatch) -> tuple[int, str]:
 
 @admin.register(BatchRow)
 class BatchRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("line", "batch_link", "learner", "course_run_key", "verdict", "check_reason", "outcome",
-                    "outcome_reason", "charged", "record")  # fmt: skip
+    list_display = ("line", "batch_link", "learner", "course_run_key", "verdict", "check_reason", "outcome_now",
+                    "outcome_reason", "record")  # fmt: skip
     list_filter = ("verdict", "outcome", "check_reason")
     search_fields = ("email", "course_run_key", "=lms_user_id")
     list_select_related = ("batch", "forced_redemption")
@@ -312,9 +312,9 @@ class BatchRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return f"{row.lms_user_id} · {row.email}"
         return str(row.lms_user_id or row.email)
 
-    @admin.display(description="charged")
-    def charged(self, row: BatchRow) -> str:
-        return format_cents(row.charged_cents)
+    @admin.display(description="outcome")
+    def outcome_now(self, row: BatchRow) -> str:
+        return selectors.row_outcome(row) or "not run"
 
     @admin.display(description="forced redemption")
     def record(self, row: BatchRow):

@@ -4,9 +4,10 @@ as its own forced redemption (forced_redemptions.services) once staff confirm th
 A batch is `checking` while its rows get their verdicts, `checked` while it waits for staff to confirm,
 `running` once started, then `finished`, or `cancelled` (rows not yet run are skipped). A row's verdict
 (redeemable or refused, with the reason code and message of "Check redeemability") is written by the
-check; its outcome (redeemed, pending, errored, skipped) by the run. A row's forced redemption has a uuid
-derived from the batch and the row, so a row run twice (a restart, a worker crash, a second worker) finds
-the record it made instead of making a second one.
+check; its outcome by the run: run (its forced redemption, one per row, says whether it was redeemed, is
+pending or errored) or skipped (refused by the check, or the batch was cancelled). A row's forced redemption
+has the uuid `record_uuid`, derived from the batch and the line when the row is stored, so a row run twice
+(a restart, a worker crash, a second worker) finds the record it made instead of making a second one.
 """
 
 from __future__ import annotations
@@ -37,9 +38,7 @@ class Verdict(models.TextChoices):
 
 class Outcome(models.TextChoices):
     NONE = "", "not run"
-    REDEEMED = "redeemed"
-    PENDING = "pending", "pending (waits for the downstream)"
-    ERRORED = "errored"
+    RUN = "run", "run (its forced redemption says how it went)"
     SKIPPED = "skipped"
 
 
@@ -115,6 +114,7 @@ class BatchRow(models.Model):
     price_cents = models.BigIntegerField(null=True, blank=True, help_text="What the check says it would charge.")
 
     # The run's outcome.
+    record_uuid = models.UUIDField(unique=True, help_text="The uuid its forced redemption has (or will have).")
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.NONE, blank=True)
     forced_redemption = models.ForeignKey(
         "forced_redemptions.ForcedPolicyRedemption",
@@ -123,9 +123,8 @@ class BatchRow(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    outcome_reason = models.CharField(max_length=64, blank=True)
+    outcome_reason = models.CharField(max_length=64, blank=True, help_text="Why it was skipped.")
     outcome_message = models.TextField(blank=True)
-    charged_cents = models.BigIntegerField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -137,6 +136,7 @@ class BatchRow(models.Model):
         who = f"learner {self.lms_user_id}" if self.lms_user_id else (self.email or "unknown learner")
         return f"line {self.line}: {who} in {self.course_run_key}"
 
-    def record_uuid(self) -> uuid.UUID:
-        """The uuid of the forced redemption this row makes: the same however often the row runs."""
-        return uuid.uuid5(self.batch_id, f"row-{self.line}")
+
+def record_uuid_for(batch_uuid: uuid.UUID, line: int) -> uuid.UUID:
+    """The uuid of the forced redemption a row makes: the same however often the row runs."""
+    return uuid.uuid5(batch_uuid, f"row-{line}")

@@ -1,7 +1,7 @@
 """Running a started batch: each redeemable row through create_forced_redemption, the one forced-redemption
 unit (one forced record per row, its attempt on record), in line order, until none is left or it is cancelled.
 
-Exactly once per row: a row's record has the uuid `BatchRow.record_uuid()`, so a row run again (the
+Exactly once per row: a row's record has the uuid `BatchRow.record_uuid`, so a row run again (the
 batch restarted, a worker that died after the record committed but before the row did, a second worker)
 finds its record and takes its outcome instead of redeeming again; two runners racing for one row meet at
 the row's lock (PostgreSQL: the second skips the locked rows) and at the record's primary key.
@@ -24,7 +24,7 @@ from django.utils import timezone
 from common.errors import DomainError, LockWaitTimeout
 from forced_batches.checks import record_fields
 from forced_batches.models import BatchRow, BatchState, ForcedRedemptionBatch, Outcome, Verdict
-from forced_redemptions.models import ForcedPolicyRedemption, ForcedState
+from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.services import create_forced_redemption
 from fulfillment.backends import get_backend
 
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 LOCAL_CHUNK = 25
 LOCK_RETRIES = 5  # chunks in a row that met a lock wait timeout before the runner stops (the batch stays running)
-OUTCOME_FIELDS = ["outcome", "forced_redemption", "outcome_reason", "outcome_message", "charged_cents", "processed_at"]
 
 
 def run_batch(batch_uuid, *, chunk: int | None = None) -> ForcedRedemptionBatch:
@@ -81,66 +80,52 @@ def _run_chunk(batch: ForcedRedemptionBatch, size: int) -> int:
         )
         if not rows:
             return 0
-        made = ForcedPolicyRedemption.objects.in_bulk([row.record_uuid() for row in rows])
-        done = []
-        busy = False
+        made = set(
+            ForcedPolicyRedemption.objects.filter(pk__in=[row.record_uuid for row in rows]).values_list("pk", flat=True)
+        )
+        ran, busy = [], False
         for row in rows:
             try:
-                record = made.get(row.record_uuid()) or _redeem(batch, row)
+                if row.record_uuid in made or _redeem(batch, row):
+                    ran.append(row.pk)
             except LockWaitTimeout:
                 busy = True  # this row and the rest of the chunk stay unrun, for the next try
                 break
-            if record is not None:
-                take_outcome(row, record)
-            done.append(row)
-        BatchRow.objects.bulk_update(done, OUTCOME_FIELDS)
+        # One statement for the chunk: each row points at its record, which says how it went.
+        BatchRow.objects.filter(pk__in=ran).update(
+            outcome=Outcome.RUN, forced_redemption_id=F("record_uuid"), processed_at=timezone.now()
+        )
     if busy:
         raise _LockBusy
-    return len(done)
+    return len(rows)
 
 
 class _LockBusy(Exception):
     pass
 
 
-def _redeem(batch: ForcedRedemptionBatch, row: BatchRow) -> ForcedPolicyRedemption | None:
-    """The row's forced redemption, made now; None (and the row skipped) when it is refused before any write."""
+def _redeem(batch: ForcedRedemptionBatch, row: BatchRow) -> bool:
+    """Make the row's forced redemption; False (and the row skipped) when it is refused before any write."""
     fields = record_fields(row, file_reason=batch.reason)
     try:
-        return create_forced_redemption(actor=batch.started_by, record_uuid=row.record_uuid(), **fields)
+        create_forced_redemption(actor=batch.started_by, record_uuid=row.record_uuid, **fields)
+        return True
     except LockWaitTimeout:
         raise
     except DomainError as error:  # refused before anything was written (e.g. force-redeemed meanwhile)
         _skip(row, error.reason, f"Not run: {error.message}")
     except IntegrityError:  # another runner made this row's record meanwhile (its savepoint is rolled back)
-        record = ForcedPolicyRedemption.objects.filter(pk=row.record_uuid()).first()
-        if record is not None:
-            return record
+        if ForcedPolicyRedemption.objects.filter(pk=row.record_uuid).exists():
+            return True
         logger.exception("Batch %s line %s: the record could not be written", batch.pk, row.line)
         _skip(row, "unexpected_error", "Not run: the record could not be written; nothing was charged.")
-    return None
-
-
-def take_outcome(row: BatchRow, record: ForcedPolicyRedemption) -> None:
-    """The row's outcome as its forced redemption has it."""
-    row.forced_redemption = record
-    row.processed_at = timezone.now()
-    state = record.state
-    if state == ForcedState.REDEEMED:
-        row.outcome, row.charged_cents = Outcome.REDEEMED, record.charged_cents
-        row.outcome_reason, row.outcome_message = "", f"Redeemed: charged {record.charged_cents} cents."
-    elif state == ForcedState.PENDING:
-        row.outcome, row.charged_cents = Outcome.PENDING, None
-        row.outcome_reason = ""
-        row.outcome_message = "Reserved; the enrollment is being made downstream (see the forced redemption)."
-    else:
-        row.outcome, row.charged_cents = Outcome.ERRORED, None
-        row.outcome_reason, row.outcome_message = record.error_reason, record.error_message
+    return False
 
 
 def _skip(row: BatchRow, reason: str, message: str) -> None:
     row.outcome, row.outcome_reason, row.outcome_message = Outcome.SKIPPED, reason, message
     row.processed_at = timezone.now()
+    row.save(update_fields=["outcome", "outcome_reason", "outcome_message", "processed_at"])
 
 
 def _state(batch) -> str:

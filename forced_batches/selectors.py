@@ -66,33 +66,31 @@ class BatchSummary:
         }
 
 
+# A run row is as its forced redemption is now: a pending one settles later, when the downstream answers.
+_RUN = Q(outcome=Outcome.RUN)
+_REDEEMED = _RUN & Q(forced_redemption__redeemed_at__isnull=False)
+_ERRORED = _RUN & Q(forced_redemption__redeemed_at__isnull=True, forced_redemption__errored_at__isnull=False)
+_PENDING = _RUN & Q(forced_redemption__redeemed_at__isnull=True, forced_redemption__errored_at__isnull=True)
+
+
 def summary(batch: ForcedRedemptionBatch, *, with_policies: bool = True) -> BatchSummary:
     rows = BatchRow.objects.filter(batch=batch)
-    settled_pending = Q(outcome=Outcome.PENDING, forced_redemption__redeemed_at__isnull=False)
-    failed_pending = Q(
-        outcome=Outcome.PENDING,
-        forced_redemption__redeemed_at__isnull=True,
-        forced_redemption__errored_at__isnull=False,
-    )
     numbers = rows.aggregate(
         checked=Count("pk", filter=~Q(verdict=Verdict.UNCHECKED)),
         redeemable=Count("pk", filter=Q(verdict=Verdict.REDEEMABLE)),
         refused=Count("pk", filter=Q(verdict=Verdict.REFUSED)),
-        # A pending row's record settles later (the downstream answers): counted as its record now is.
-        redeemed=Count("pk", filter=Q(outcome=Outcome.REDEEMED) | settled_pending),
-        pending=Count("pk", filter=Q(outcome=Outcome.PENDING) & ~settled_pending & ~failed_pending),
-        errored=Count("pk", filter=Q(outcome=Outcome.ERRORED) | failed_pending),
+        redeemed=Count("pk", filter=_REDEEMED),
+        pending=Count("pk", filter=_PENDING),
+        errored=Count("pk", filter=_ERRORED),
         skipped=Count("pk", filter=Q(outcome=Outcome.SKIPPED)),
-        charged=Sum("charged_cents", filter=Q(outcome=Outcome.REDEEMED)),
-        pending_charged=Sum("forced_redemption__charged_cents", filter=settled_pending),
+        charged=Sum("forced_redemption__charged_cents", filter=_REDEEMED),
         to_charge=Sum("price_cents", filter=Q(verdict=Verdict.REDEEMABLE)),
     )
     result = BatchSummary(
         total=batch.total_rows,
-        **{name: numbers[name] for name in ("checked", "redeemable", "refused", "redeemed", "pending")},
-        errored=numbers["errored"],
+        **{name: numbers[name] for name in ("checked", "redeemable", "refused", "redeemed", "pending", "errored")},
         skipped=numbers["skipped"],
-        charged_cents=(numbers["charged"] or 0) + (numbers["pending_charged"] or 0),
+        charged_cents=numbers["charged"] or 0,
         to_charge_cents=numbers["to_charge"] or 0,
     )
     by_reason = rows.filter(verdict=Verdict.REFUSED).values("check_reason").annotate(n=Count("pk")).order_by("-n")
@@ -147,9 +145,16 @@ RESULT_COLUMNS = (
     "outcome_message",
     "charged_cents",
     "forced_redemption_uuid",
-    "forced_redemption_state",
     "transaction_uuid",
 )
+
+
+def row_outcome(row: BatchRow) -> str:
+    """What happened to a row: redeemed, reversed, pending, errored (as its forced redemption is now), skipped,
+    or "" (not run yet)."""
+    if row.outcome != Outcome.RUN or row.forced_redemption is None:
+        return row.outcome
+    return str(row.forced_redemption.state)
 
 
 def result_rows(batch: ForcedRedemptionBatch, *, chunk: int = 500) -> Iterator[list]:
@@ -157,13 +162,15 @@ def result_rows(batch: ForcedRedemptionBatch, *, chunk: int = 500) -> Iterator[l
     rows = BatchRow.objects.filter(batch=batch).select_related("forced_redemption").order_by("line")
     for row in rows.iterator(chunk_size=chunk):
         record = row.forced_redemption
-        state = record.state if record is not None else ""
-        outcome = row.outcome
-        charged = row.charged_cents
-        if outcome == Outcome.PENDING and state == ForcedState.REDEEMED:
-            outcome, charged = Outcome.REDEEMED, record.charged_cents
-        elif outcome == Outcome.PENDING and state == ForcedState.ERRORED:
-            outcome = Outcome.ERRORED
+        outcome = row_outcome(row)
+        if record is not None:
+            reason, message = record.error_reason, record.error_message
+            if outcome in (ForcedState.REDEEMED, ForcedState.REVERSED):
+                message = f"Redeemed: charged {record.charged_cents} cents (transaction {record.transaction_uuid})."
+            elif outcome == ForcedState.PENDING:
+                message = "Reserved; the enrollment is being made downstream."
+        else:
+            reason, message = row.outcome_reason, row.outcome_message
         yield [
             row.line,
             row.lms_user_id or "",
@@ -175,10 +182,9 @@ def result_rows(batch: ForcedRedemptionBatch, *, chunk: int = 500) -> Iterator[l
             row.check_message,
             "" if row.price_cents is None else row.price_cents,
             outcome,
-            row.outcome_reason or (record.error_reason if record is not None and outcome == Outcome.ERRORED else ""),
-            row.outcome_message,
-            "" if charged is None else charged,
-            record.pk if record is not None else "",
-            state,
+            reason,
+            message,
+            "" if record is None or record.charged_cents is None else record.charged_cents,
+            row.record_uuid if record is not None else "",
             (record.transaction_uuid or "") if record is not None else "",
         ]

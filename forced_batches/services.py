@@ -18,7 +18,7 @@ from common.errors import InvalidInput
 from forced_batches import checks
 from forced_batches.csv_input import FileDigest, FileRejected, read_rows
 from forced_batches.errors import BatchFileRejected, BatchNotCancellable, BatchNotStartable
-from forced_batches.models import BatchRow, BatchState, ForcedRedemptionBatch, Outcome, Verdict
+from forced_batches.models import BatchRow, BatchState, ForcedRedemptionBatch, Outcome, Verdict, record_uuid_for
 from forced_redemptions.services.attempts import user_or_none
 from policies.models import SubsidyAccessPolicy
 
@@ -87,7 +87,13 @@ def _store_rows(batch, file, policy, digest: FileDigest) -> int:
             row_policy = policies[parsed.policy_uuid]
             if row_policy is None:
                 problems.append(f"No subsidy access policy has the uuid {parsed.policy_uuid}.")
-        row = BatchRow(batch=batch, line=parsed.line, subsidy_access_policy=row_policy, **parsed.values)
+        row = BatchRow(
+            batch=batch,
+            line=parsed.line,
+            record_uuid=record_uuid_for(batch.pk, parsed.line),
+            subsidy_access_policy=row_policy,
+            **parsed.values,
+        )
         if problems:
             checks.refuse_unreadable(row, problems)
         pending.append(row)

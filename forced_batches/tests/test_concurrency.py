@@ -35,7 +35,7 @@ def test_two_runners_and_a_learner_at_once_charge_each_row_once(demo, superuser)
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert ForcedRedemptionBatch.objects.get(pk=batch.pk).state == BatchState.FINISHED
-    assert set(BatchRow.objects.filter(batch=batch).values_list("outcome", flat=True)) == {Outcome.REDEEMED}
+    assert set(BatchRow.objects.filter(batch=batch).values_list("outcome", flat=True)) == {Outcome.RUN}
     for lms_user_id in ids:
         assert Transaction.objects.filter(lms_user_id=lms_user_id, content_key=demo_data.CLOSED_RUN).count() == 1
     assert ForcedPolicyRedemption.objects.filter(subsidy_access_policy=policy).count() == 40

@@ -50,7 +50,7 @@ def test_a_file_is_checked_then_run_once_confirmed(cohort, superuser):
     assert Transaction.objects.filter(lms_user_id__in=ids, content_key=demo_data.CLOSED_RUN).count() == 4
     records = ForcedPolicyRedemption.objects.filter(subsidy_access_policy=policy)
     assert records.count() == 4 and all(r.created_by == superuser for r in records)
-    assert {row.forced_redemption_id for row in BatchRow.objects.filter(batch=batch, outcome=Outcome.REDEEMED)} == {
+    assert {row.forced_redemption_id for row in BatchRow.objects.filter(batch=batch, outcome=Outcome.RUN)} == {
         r.pk for r in records
     }
 
@@ -75,12 +75,12 @@ def test_a_row_whose_record_was_made_before_a_crash_takes_that_record(cohort, su
     from forced_redemptions.services import create_forced_redemption
 
     create_forced_redemption(
-        actor=superuser, record_uuid=row.record_uuid(), subsidy_access_policy=policy, lms_user_id=ids[0],
+        actor=superuser, record_uuid=row.record_uuid, subsidy_access_policy=policy, lms_user_id=ids[0],
         course_run_key=demo_data.CLOSED_RUN, reason="made by the crashed run",
     )  # fmt: skip
     services.start_batch(batch=batch, actor=superuser)
     row.refresh_from_db()
-    assert row.outcome == Outcome.REDEEMED and row.forced_redemption_id == row.record_uuid()
+    assert row.outcome == Outcome.RUN and row.forced_redemption_id == row.record_uuid
     assert Transaction.objects.filter(lms_user_id=ids[0]).count() == 1
     assert Transaction.objects.filter(lms_user_id=ids[1]).count() == 1
 
