@@ -61,7 +61,7 @@ class EnterpriseCustomerUser(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.lms_user_id} <{self.email}>"
+        return f"learner {self.lms_user_id} <{self.email}>"
 
     @property
     def full_name(self) -> str:

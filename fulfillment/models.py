@@ -27,7 +27,7 @@ class Enrollment(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.lms_user_id} in {self.course_run_id}"
+        return f"learner {self.lms_user_id} in {self.course_run.key}"
 
 
 class JobState(models.TextChoices):
