@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 
 from common.money import format_cents
+from forced_redemptions.next_steps import explain
 from forced_redemptions.permissions import FORCE_REDEEM, VIEW, VIEW_LABEL, can_view
 from forced_redemptions.selectors import ForcedCheck, check_forced
 from subsidies import selectors as ledger_reads
@@ -35,6 +36,11 @@ class CheckAnswer:
     @property
     def price(self) -> str:
         return format_cents(self.check.price_cents)
+
+    @property
+    def staff_message(self) -> str:
+        """For a refusal, which rule said no and what to do next (not the learner's wording)."""
+        return self.check.message if self.check.can_redeem else explain(self.check.reason, self.check.message)
 
     @property
     def balance(self) -> str:

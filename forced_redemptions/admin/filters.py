@@ -49,3 +49,31 @@ class ErrorReasonFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset if not self.value() else queryset.filter(error_reason=self.value())
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    """Archived records (errored, never charged) are hidden unless asked for: "Not archived" is the default."""
+
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Archived only"), ("all", "All")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Not archived",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(archived_at__isnull=self.value() != "yes")

@@ -1,42 +1,45 @@
 """The forced-redemption admin (ADR 0019): a thin adapter over forced_redemptions.services.
 
 Saving calls create_forced_redemption / update_forced_redemption exactly once (in `save_model`), as
-the staff user; `response_add` / `response_change` then say what happened instead of Django's generic
-"was added successfully". Domain errors that the form can catch become form errors (forms.py).
-A redeemed record is undone with its "Reverse (refund and unenroll)" page (reverse.py), not an edit.
+the staff user, and when it would redeem only after its confirmation page (confirm.py); `response_add` /
+`response_change` then say what happened instead of Django's generic "was added successfully". Domain
+errors that the form can catch become form errors (forms.py). A redeemed record is undone with its
+"Reverse (refund and unenroll)" page (reverse.py), not an edit. The list's actions are in redeem_now.py,
+its columns and the page's read-only links in columns.py.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from common.admin import HistoryAdmin, message_domain_error, transaction_link
+from catalog.models import CourseRun, ProductSource
+from common.admin import HistoryAdmin, message_domain_error
 from common.errors import DomainError
 from common.models import MAX_LMS_USER_ID
-from common.money import format_cents
 from customers.models import EnterpriseCustomerUser
 from forced_redemptions import selectors
+from forced_redemptions.admin import redeem_now as actions
 from forced_redemptions.admin.check import check_view
-from forced_redemptions.admin.filters import ErrorReasonFilter, StateFilter
+from forced_redemptions.admin.columns import LINK_FIELDS, AttemptInline, ForcedColumnsMixin
+from forced_redemptions.admin.confirm import BACK, confirmation_step, shown_again
+from forced_redemptions.admin.filters import ArchivedFilter, ErrorReasonFilter, StateFilter
 from forced_redemptions.admin.forms import ForcedRedemptionForm
-from forced_redemptions.admin.outcomes import amount, describe, outcome_message, settled
+from forced_redemptions.admin.outcomes import banner, outcome_message, wait_help
 from forced_redemptions.admin.reverse import can_reverse, reverse_view
-from forced_redemptions.models import ForcedPolicyRedemption, ForcedRedemptionAttempt, ForcedState
-from forced_redemptions.permissions import can_force, can_view, missing_force_permission
+from forced_redemptions.models import ForcedPolicyRedemption
+from forced_redemptions.permissions import VIEW, VIEW_LABEL, can_force, can_view, missing_force_permission
 from forced_redemptions.services import (
     EXEC_ED_FIELDS,
     SETTLED_FIELDS,
     create_forced_redemption,
-    redeem_forced,
     update_forced_redemption,
 )
 
@@ -64,77 +67,37 @@ def _search_word(word: str) -> Q:
     return match
 
 
-INPUT_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents", "wait_to_redeem")
+INPUT_FIELDS = (
+    "subsidy_access_policy",
+    "lms_user_id",
+    "course_run_key",
+    "content_price_cents",
+    "price_justification",
+    "wait_to_redeem",
+)
 OUTCOME_FIELDS = (
     "uuid",
     "state_label",
     "redeemed_at",
-    "ledger_transaction",
     "charged",
     "reversed_at",
     "errored_at",
     "error_reason",
     "error_message",
     "traceback_text",
+    "archived_at",
 )
 RECORD_FIELDS = ("created_by", "created", "modified_by", "modified")
-
-
-_STATE_COLOURS = {
-    ForcedState.REDEEMED: "#2e7d32",
-    ForcedState.ERRORED: "#c62828",
-    ForcedState.WAITING: "#8a6d00",
-    ForcedState.PENDING: "#1565c0",
-    ForcedState.REVERSED: "#546e7a",
-}
-
-
-def state_badge(record: ForcedPolicyRedemption):
-    state = record.state
-    return format_html('<strong class="forced-state" style="color: {}">{}</strong>', _STATE_COLOURS[state], state)
-
-
-class AttemptInline(admin.TabularInline):
-    """Every attempt, oldest first, read-only: the audit trail of what was tried and what happened."""
-
-    model = ForcedRedemptionAttempt
-    extra = 0
-    can_delete = False
-    fields = ("attempted_at", "attempted_by", "outcome", "reason_code", "message", "attempt_transaction", "charged")
-    readonly_fields = fields
-    ordering = ("attempted_at", "pk")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("attempted_by")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_view(request.user)
-
-    @admin.display(description="transaction")
-    def attempt_transaction(self, attempt: ForcedRedemptionAttempt):
-        return transaction_link(attempt.transaction_uuid)
-
-    @admin.display(description="charged")
-    def charged(self, attempt: ForcedRedemptionAttempt) -> str:
-        return format_cents(attempt.charged_cents)
+EXEC_ED_FIELDSET = "Executive education (only for exec-ed runs)"
 
 
 @admin.register(ForcedPolicyRedemption)
-class ForcedPolicyRedemptionAdmin(HistoryAdmin):
+class ForcedPolicyRedemptionAdmin(ForcedColumnsMixin, HistoryAdmin):
     form = ForcedRedemptionForm
     change_form_template = "admin/forced_redemptions/forcedpolicyredemption/change_form.html"
     autocomplete_fields = ("subsidy_access_policy",)
     inlines = (AttemptInline,)
-    actions = ("redeem_now",)
+    actions = ("redeem_now", "archive_errored")
     # Records change only through the services; reverting an old version would bypass them.
     allow_revert = False
 
@@ -156,6 +119,7 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
     list_filter = (
         StateFilter,
         ErrorReasonFilter,
+        ArchivedFilter,  # archived records are hidden by default
         # Not RelatedOnlyFieldListFilter and no date_hierarchy: each costs a pass over every record on every
         # page view (DISTINCT policy, customer, day); the "created" filter's ranges cost no query.
         "subsidy_access_policy",
@@ -199,29 +163,47 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         return queryset.order_by(*ordering) if ordering else queryset
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = [
-            (None, {"fields": (*INPUT_FIELDS, "reason")}),
-            (
-                "Executive education (only for exec-ed runs)",
-                {
-                    "classes": ("collapse",),
-                    "description": "The external provider needs these unless an order already exists there. "
-                    "Blank names fall back to the learner's link; consent only when the customer requires it.",
-                    "fields": EXEC_ED_FIELDS,
-                },
-            ),
-        ]
+        exec_ed = {
+            "description": "The external provider needs these unless an order already exists there. "
+            "Blank names fall back to the learner's link; consent only when the customer requires it.",
+            "fields": EXEC_ED_FIELDS,
+        }
+        if not self._names_exec_ed_run(request, obj):
+            exec_ed["classes"] = ("collapse",)  # open by itself for an exec-ed run (here, and by the page's script)
+        fieldsets = [(None, {"fields": (*INPUT_FIELDS, "reason")}), (EXEC_ED_FIELDSET, exec_ed)]
         if obj is not None:
-            fieldsets += [("Outcome", {"fields": OUTCOME_FIELDS}), ("Record", {"fields": RECORD_FIELDS})]
+            fieldsets += [
+                ("Outcome", {"fields": OUTCOME_FIELDS}),
+                ("Linked records", {"fields": LINK_FIELDS}),
+                ("Record", {"fields": RECORD_FIELDS}),
+            ]
         return fieldsets
 
+    def _names_exec_ed_run(self, request, obj) -> bool:
+        """Whether the run posted (a form shown again) or the record's is exec-ed; asked once per request."""
+        key = (request.POST.get("course_run_key") if request.method == "POST" else "") or (
+            obj.course_run_key if obj is not None else ""
+        )
+        known = request.__dict__.setdefault("_forced_exec_ed_runs", {})
+        if key.strip() and key not in known:
+            exec_ed = CourseRun.objects.filter(key=key.strip(), course__product_source=ProductSource.EXEC_ED)
+            known[key] = exec_ed.exists()
+        return known.get(key, False)
+
     def get_readonly_fields(self, request, obj=None):
-        readonly = (*OUTCOME_FIELDS, *RECORD_FIELDS)
+        readonly = (*OUTCOME_FIELDS, *LINK_FIELDS, *RECORD_FIELDS)
         if obj is not None and obj.redeemed_at:
             # Settled (DOMAIN.md invariant 5): undoing it is a reversal, not an edit. What was sent to
             # fulfillment (wait flag, exec-ed data) no longer changes either; the reason stays editable.
             readonly += (*SETTLED_FIELDS, "wait_to_redeem", *EXEC_ED_FIELDS)
         return readonly
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs.setdefault("help_texts", {"wait_to_redeem": wait_help(obj)})
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if request.method == "POST" and BACK in request.POST:
+            return shown_again(form_class)  # "Go back" from the confirmation page: the values, not saved
+        return form_class
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
@@ -237,6 +219,7 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         reverse_page = self.admin_site.admin_view(self.reverse_redemption_view)
         return [
             path("check/", view, name=f"{info}_check"),
+            path("run-info/", self.admin_site.admin_view(self.run_info_view), name=f"{info}_run_info"),
             path("<path:object_id>/check/", view, name=f"{info}_check_existing"),
             path("<path:object_id>/reverse/", reverse_page, name=f"{info}_reverse"),
             *super().get_urls(),
@@ -248,6 +231,13 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
     def reverse_redemption_view(self, request, object_id):
         return reverse_view(self, request, object_id)
 
+    def run_info_view(self, request):
+        """Whether a run key names an exec-ed run: the page's script opens the exec-ed fieldset for one."""
+        if not can_view(request.user):
+            raise PermissionDenied(f"Reading run details needs the permission “{VIEW_LABEL}” ({VIEW}).")
+        run = CourseRun.objects.select_related("course").filter(key=request.GET.get("key", "").strip()).first()
+        return JsonResponse({"known": run is not None, "exec_ed": bool(run and run.course.is_exec_ed)})
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         info = f"admin:{self.opts.app_label}_{self.opts.model_name}"
         if add and self.has_add_permission(request):
@@ -256,6 +246,9 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
             context["check_url"] = reverse(f"{info}_check_existing", args=[obj.pk])
         if can_reverse(request, obj):
             context["reverse_url"] = reverse(f"{info}_reverse", args=[obj.pk])
+        context["forced_banner"] = banner(obj)
+        context["run_info_url"] = reverse(f"{info}_run_info")
+        context["exec_ed_fieldset"] = EXEC_ED_FIELDSET
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     # Permissions: forcing is `forced_redemptions.force_redeem` (permissions.can_force); viewing is not.
@@ -267,7 +260,8 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         return can_force(request.user)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return can_force(request.user)
+        # An archived record is kept as it is (the audit trail of a mistake): its page is read-only.
+        return can_force(request.user) and (obj is None or obj.archived_at is None)
 
     def has_view_permission(self, request, obj=None) -> bool:
         return can_view(request.user)
@@ -287,6 +281,8 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         if object_id is None and not self.has_add_permission(request):
             raise PermissionDenied(missing_force_permission("Adding a forced redemption"))
         try:
+            if request.method == "POST" and (page := confirmation_step(self, request, object_id)) is not None:
+                return page  # saving would redeem: say what it would do first
             return self._changeform_view(request, object_id, form_url, extra_context)
         except DomainError as error:
             # The form ran these checks; only a concurrent change gets here, and the service wrote nothing.
@@ -327,61 +323,15 @@ class ForcedPolicyRedemptionAdmin(HistoryAdmin):
         preserved = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
         return HttpResponseRedirect(add_preserved_filters(preserved, url))
 
-    # The "Redeem now" action.
+    # The list's actions (redeem_now.py).
 
     @admin.action(description="Redeem now (waiting or errored)", permissions=["force"])
     def redeem_now(self, request, queryset):
-        for record in queryset.order_by("created", "pk"):
-            if record.redeemed_at:
-                self.message_user(
-                    request,
-                    f"Skipped. {describe(record)} was already {settled(record)}; nothing was charged again.",
-                    messages.INFO,
-                )
-                continue
-            record = redeem_forced(record=record, actor=request.user)
-            level, text = outcome_message(record)
-            self.log_change(request, record, f"Redeem now: {record.last_attempt.outcome}.")
-            self.message_user(request, text, level)
+        return actions.redeem_now(self, request, queryset)
 
-    # Columns and read-only fields.
-
-    @admin.display(description="policy", ordering="subsidy_access_policy__display_name")
-    def policy(self, obj: ForcedPolicyRedemption) -> str:
-        return obj.subsidy_access_policy.display_name
-
-    @admin.display(description="customer", ordering="subsidy_access_policy__customer__name")
-    def customer(self, obj: ForcedPolicyRedemption) -> str:
-        return obj.subsidy_access_policy.customer.name
-
-    @admin.display(description="learner", ordering="lms_user_id")
-    def learner(self, obj: ForcedPolicyRedemption) -> str:
-        email = getattr(obj, "learner_email", None)
-        return f"{obj.lms_user_id} · {email}" if email else f"{obj.lms_user_id} · (not linked)"
-
-    @admin.display(description="price")
-    def price(self, obj: ForcedPolicyRedemption) -> str:
-        if obj.charged_cents is not None:
-            return format_cents(obj.charged_cents)
-        if obj.content_price_cents is not None:
-            return format_cents(obj.content_price_cents)
-        return "list price"
-
-    @admin.display(description="state")
-    def state_label(self, obj: ForcedPolicyRedemption):
-        return state_badge(obj)
-
-    @admin.display(description="transaction")
-    def ledger_transaction(self, obj: ForcedPolicyRedemption):
-        return transaction_link(obj.transaction_uuid)
-
-    @admin.display(description="charged")
-    def charged(self, obj: ForcedPolicyRedemption) -> str:
-        return amount(obj.charged_cents)
-
-    @admin.display(description="traceback")
-    def traceback_text(self, obj: ForcedPolicyRedemption):
-        return format_html("<pre>{}</pre>", obj.traceback) if obj.traceback else "-"
+    @admin.action(description="Archive errored records that charged nothing", permissions=["force"])
+    def archive_errored(self, request, queryset):
+        return actions.archive_errored(self, request, queryset)
 
 
 def _adopt(obj: ForcedPolicyRedemption, record: ForcedPolicyRedemption) -> None:

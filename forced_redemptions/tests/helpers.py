@@ -135,9 +135,9 @@ def form_data(
         "reason": reason,
         "learner_first_name": "",
         "learner_last_name": "",
+        "price_justification": "",
         "learner_date_of_birth": "",
-        "learner_terms_accepted_at_0": terms_accepted_at.strftime("%Y-%m-%d") if terms_accepted_at else "",
-        "learner_terms_accepted_at_1": terms_accepted_at.strftime("%H:%M:%S") if terms_accepted_at else "",
+        "learner_terms_accepted_at": terms_accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ") if terms_accepted_at else "",
         "external_order_reference": "",
         "_save": "Save",
     }
@@ -165,6 +165,38 @@ def change_data(record: ForcedPolicyRedemption, **overrides: Any) -> dict[str, A
         "attempts": record.attempts.count(),
     }
     return form_data(**(values | overrides))
+
+
+def confirmed(client, url: str, data: dict[str, Any]):
+    """Post the add/change form, then click the confirmation page's button as a browser does: the page's own
+    hidden values, its button. Returns the confirmation page itself when the post did not lead to one."""
+    page = client.post(url, data)
+    if page.status_code != 200 or "preview" not in (page.context or {}):
+        return page
+    return client.post(url, confirmation_post(page))
+
+
+def confirmation_post(page, button: str = "_confirm") -> dict[str, list[str]]:
+    """What the confirmation page's form posts when `button` ("_confirm" or "_back") is clicked."""
+    data: dict[str, list[str]] = {}
+    for name, value in page.context["carried"]:
+        data.setdefault(name, []).append(value)
+    data["_confirmed"] = [page.context["preview"].fingerprint]
+    data[button] = [page.context["preview"].button if button == "_confirm" else "Go back"]
+    return data
+
+
+def redeem_now(client, records, *, confirm: bool = True, query: str = ""):
+    """The "Redeem now" action on `records` (listed with `query`, e.g. "?archived=all"): its page, then (unless
+    `confirm=False`) its button's post."""
+    url = changelist_url() + query
+    selected = [str(r.pk) for r in records]
+    page = client.post(url, {"action": "redeem_now", "_selected_action": selected})
+    if not confirm or page.status_code != 200:
+        return page
+    data = {"action": "redeem_now", "post": "yes", "_selected_action": selected}
+    data |= {f"expected_{item.record.pk}": item.fingerprint for item in page.context["planned"]}
+    return client.post(url, data)
 
 
 def admin_messages(response) -> list[tuple[str, str]]:

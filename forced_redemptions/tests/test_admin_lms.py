@@ -9,7 +9,7 @@ import pytest
 from catalog.models import CourseRun
 from demo import data as demo_data
 from forced_redemptions.models import ForcedPolicyRedemption, ForcedState
-from forced_redemptions.tests.helpers import add_url, admin_messages, change_url, changelist_url, form_data
+from forced_redemptions.tests.helpers import add_url, admin_messages, change_url, changelist_url, confirmed, form_data
 from policies import settlement
 from subsidies.models import Transaction, TransactionState
 from subsidies.selectors import balance_cents
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_forcing_1003_into_the_closed_run_from_the_admin_enrolls_once_in_the_lms(demo, admin_client, lms_backend):
     lms_backend.closed_runs.add(demo_data.CLOSED_RUN)
 
-    response = admin_client.post(add_url(), form_data(lms_user_id=1003))
+    response = confirmed(admin_client, add_url(), form_data(lms_user_id=1003))
 
     record = ForcedPolicyRedemption.objects.get()
     assert response.status_code == 302
@@ -40,7 +40,7 @@ def test_forcing_1003_into_the_closed_run_from_the_admin_enrolls_once_in_the_lms
 def test_with_the_lms_down_the_admin_shows_pending_and_it_commits_once_when_back(demo, admin_client, lms_backend):
     lms_backend.stop()
 
-    response = admin_client.post(add_url(), form_data(lms_user_id=1003))
+    response = confirmed(admin_client, add_url(), form_data(lms_user_id=1003))
 
     record = ForcedPolicyRedemption.objects.get()
     assert record.state == ForcedState.PENDING

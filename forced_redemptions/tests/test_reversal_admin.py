@@ -14,9 +14,11 @@ from forced_redemptions.tests.helpers import (
     admin_messages,
     change_url,
     changelist_url,
+    confirmed,
     footprint,
     force,
     form_data,
+    redeem_now,
     refund_in_the_ledger_only,
     reverse_page_url,
 )
@@ -103,7 +105,7 @@ def test_after_reversing_the_same_learner_run_and_policy_can_be_forced_again_in_
     assert refused.status_code == 200 and "duplicate_forced_redemption" in str(refused.context["adminform"].form.errors)
 
     forcer_client.post(reverse_page_url(first), {"reason": TICKET})
-    response = forcer_client.post(add_url(), form_data())
+    response = confirmed(forcer_client, add_url(), form_data())
 
     assert response.status_code == 302
     second = ForcedPolicyRedemption.objects.exclude(pk=first.pk).get()
@@ -124,7 +126,7 @@ def test_after_the_transaction_admins_reverse_action_the_same_can_be_forced_agai
     )
     assert Reversal.objects.filter(transaction_id=first.transaction_uuid).exists()
 
-    response = admin_client.post(add_url(), form_data())
+    response = confirmed(admin_client, add_url(), form_data())
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     first.refresh_from_db()
@@ -161,9 +163,10 @@ def test_the_state_filter_tells_reversed_from_redeemed(demo, forcer_client, stat
 def test_redeem_now_skips_a_reversed_record_and_says_it_was_reversed(demo, forcer_client):
     record = reverse_forced_redemption(record=force(), actor=None, reason=TICKET)
 
-    response = forcer_client.post(changelist_url(), {"action": "redeem_now", "_selected_action": [str(record.pk)]})
+    response = redeem_now(forcer_client, [record])
 
-    [(level, text)] = admin_messages(response)
+    [summary, (level, text)] = admin_messages(response)
+    assert summary == ("info", "Redeem now: 0 redeemed, 0 refused, 1 skipped; $0.00 charged.")
     assert level == "info" and text.startswith("Skipped.") and "reversed on" in text
     assert footprint().active_enrollments == 0 and footprint().live_transactions == 1
 
