@@ -2,9 +2,14 @@
 
 Reading and the dry-run checks need `can_view`; every write, redeem and reverse need `can_force`
 (forced_redemptions/permissions.py).
+Creating a record that redeems at once (and `PATCH` with `redeem_now`) first runs the pre-charge check
+(forced_redemptions.selectors.require_redeemable_input): input no redemption can accept (an unknown or
+unlinked learner, a run unknown or outside the policy's catalog, missing exec-ed data) is a 422 naming the
+reason, the fields and the next step, and nothing is saved; refusals about money or limits are attempts on
+record (201 with an errored record), as before.
 `POST .../redeem/` answers 200 with the record when it is redeemed (now or already), 422 with the reason
-code and the record when the attempt failed (the attempt is on record either way), and 429 with
-Retry-After when a row lock could not be had in time.
+code and the record when the attempt failed (the attempt is on record either way), 409 for an archived
+record, and 429 with Retry-After when a row lock could not be had in time.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ from forced_redemptions.models import (
     ForcedState,
 )
 from forced_redemptions.permissions import can_force, can_view
-from forced_redemptions.selectors import check_forced, forced_redemptions
+from forced_redemptions.selectors import check_forced, forced_redemptions, require_redeemable_input
 from forced_redemptions.services import (
+    EDITABLE_FIELDS,
     create_forced_redemption,
     redeem_forced,
     reverse_forced_redemption,
     update_forced_redemption,
+    validate_fields,
 )
 from policies.models import SubsidyAccessPolicy
 
@@ -93,6 +100,7 @@ class ForcedRedemptionSerializer(serializers.ModelSerializer):
             "learner_email",
             "course_run_key",
             "content_price_cents",
+            "price_justification",
             "wait_to_redeem",
             "reason",
             "learner_first_name",
@@ -109,6 +117,7 @@ class ForcedRedemptionSerializer(serializers.ModelSerializer):
             "errored_at",
             "error_reason",
             "error_message",
+            "archived_at",
             "created_by",
             "modified_by",
             "created",
@@ -146,13 +155,26 @@ class _ForcedFieldsSerializer(StrictSerializer):
     content_price_cents = CentsField(
         required=False, allow_null=True, help_text="Empty = the run's price (an assigned policy: the assignment's)."
     )
+    price_justification = serializers.CharField(
+        max_length=MAX_TEXT_CHARS,
+        required=False,
+        allow_blank=True,
+        help_text="Required when content_price_cents differs from the run's catalog price: why.",
+    )
     reason = serializers.CharField(
         max_length=MAX_TEXT_CHARS, help_text="Why this redemption is forced (e.g. a ticket)."
     )
     learner_first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     learner_last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    learner_date_of_birth = serializers.DateField(required=False, allow_null=True)
-    learner_terms_accepted_at = serializers.DateTimeField(required=False, allow_null=True)
+    learner_date_of_birth = serializers.DateField(
+        required=False, allow_null=True, input_formats=["iso-8601"], help_text="YYYY-MM-DD; the learner 13 to 119."
+    )
+    learner_terms_accepted_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        input_formats=["iso-8601"],
+        help_text="ISO 8601, e.g. 2026-01-31T12:00:00Z (UTC without an offset); not in the future.",
+    )
     learner_data_share_consent = serializers.BooleanField(required=False)
     external_order_reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
@@ -203,6 +225,16 @@ def _record(uuid) -> ForcedPolicyRedemption:
     return get_object_or_404(_records(), pk=uuid)
 
 
+def _refuse_what_cannot_redeem(fields: dict, record: ForcedPolicyRedemption | None = None) -> None:
+    """Before saving values that redeem at once: bad fields are a 400 and input no redemption can accept a 422,
+    both before anything is written (the same checks as the admin's form)."""
+    validate_fields(fields)
+    candidate = ForcedPolicyRedemption(**fields)
+    if record is not None:
+        candidate.uuid = record.uuid
+    require_redeemable_input(candidate)
+
+
 def _detail(record: ForcedPolicyRedemption) -> dict:
     fresh = _record(record.pk)
     fresh.last_attempt = getattr(record, "last_attempt", None)
@@ -217,9 +249,13 @@ def _detail(record: ForcedPolicyRedemption) -> dict:
     ),
     post=extend_schema(
         summary="Create a forced redemption; it is redeemed at once unless wait_to_redeem",
-        description="201 whatever the redemption outcome: read `state` and `last_attempt`.",
+        description="201 once the record is saved, whatever the redemption's outcome: read `state` and "
+        "`last_attempt`. Unless `wait_to_redeem`, input no redemption can accept (an unknown or unlinked learner, "
+        "a run unknown or outside the policy's catalog, missing exec-ed data) is a 422 whose `reason` is the "
+        "refusal's code (`learner_not_in_enterprise`, `content_not_in_catalog`, `missing_exec_ed_data`, ...), "
+        "`field_errors` the fields to fix and `detail` the next step; nothing is saved.",
         request=ForcedRedemptionCreateSerializer,
-        responses={201: ForcedRedemptionDetailSerializer, **errors(400, 409)},
+        responses={201: ForcedRedemptionDetailSerializer, **errors(400, 409, 422)},
     ),
 )
 class ForcedRedemptionList(generics.ListCreateAPIView):
@@ -248,7 +284,10 @@ class ForcedRedemptionList(generics.ListCreateAPIView):
         _require_force(request)
         serializer = ForcedRedemptionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        record = create_forced_redemption(actor=request.user, **serializer.validated_data)
+        fields = dict(serializer.validated_data)
+        if not fields.get("wait_to_redeem"):
+            _refuse_what_cannot_redeem(fields)
+        record = create_forced_redemption(actor=request.user, **fields)
         return Response(_detail(record), status=status.HTTP_201_CREATED)
 
 
@@ -259,8 +298,10 @@ class ForcedRedemptionList(generics.ListCreateAPIView):
     ),
     patch=extend_schema(
         summary="Change a forced redemption (a redeemed one's learner, policy, run and price are settled)",
+        description="With `redeem_now` on a waiting or errored record, input no redemption can accept is a 422 "
+        "as for a create, and nothing changes. An archived record is a 409.",
         request=ForcedRedemptionUpdateSerializer,
-        responses={200: ForcedRedemptionDetailSerializer, **errors(400, 404, 409)},
+        responses={200: ForcedRedemptionDetailSerializer, **errors(400, 404, 409, 422)},
     ),
 )
 class ForcedRedemptionDetail(APIView):
@@ -275,6 +316,8 @@ class ForcedRedemptionDetail(APIView):
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         redeem_now = changes.pop("redeem_now", False)
+        if redeem_now and not record.archived_at and record.state in (ForcedState.WAITING, ForcedState.ERRORED):
+            _refuse_what_cannot_redeem({f: getattr(record, f) for f in EDITABLE_FIELDS} | changes, record)
         record = update_forced_redemption(record=record, actor=request.user, redeem_now=redeem_now, **changes)
         return Response(_detail(record))
 
@@ -287,7 +330,7 @@ class ForcedRedemptionRedeem(APIView):
             200: ForcedRedemptionDetailSerializer,
             422: OpenApiResponse(RedeemFailedSerializer, description="The attempt failed; `reason` says why."),
             429: OpenApiResponse(RedeemFailedSerializer, description="Lock wait timeout; retry after Retry-After."),
-            **errors(404),
+            **errors(404, 409),
         },
     )
     def post(self, request, uuid):

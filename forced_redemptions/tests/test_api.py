@@ -73,10 +73,12 @@ def test_a_failed_attempt_is_a_422_with_the_reason_and_the_record(demo):
     assert ForcedRedemptionAttempt.objects.filter(outcome="errored").count() == 1
 
 
-def test_exec_ed_without_learner_data_fails_before_charging(demo):
+def test_exec_ed_without_learner_data_is_a_422_before_anything_is_saved_or_charged(demo):
     response = _forcer().post(f"{FORCED}", _body(course_run_key=demo_data.EXEC_ED_RUN))
-    assert response.status_code == 201
-    assert response.json()["state"] == "errored" and response.json()["error_reason"] == "missing_exec_ed_data"
+
+    body = assert_error(response, 422, "missing_exec_ed_data", "learner_date_of_birth", "learner_terms_accepted_at")
+    assert "Next step: fill in the Executive education fields" in body["detail"]
+    assert not ForcedPolicyRedemption.objects.exists()
     assert footprint(run_key=demo_data.EXEC_ED_RUN).live_transactions == 0
 
 
@@ -99,14 +101,17 @@ def test_a_redeemed_record_is_settled_but_its_notes_may_change(demo):
 
 def test_patch_with_redeem_now_fixes_and_redeems_a_waiting_record(demo):
     api = _forcer()
-    record = api.post(FORCED, _body(lms_user_id=UNKNOWN_LEARNER)).json()
-    assert record["state"] == "errored"
+    record = api.post(FORCED, _body(lms_user_id=UNKNOWN_LEARNER, wait_to_redeem=True)).json()
+    assert record["state"] == "waiting"
+    url = f"{FORCED}{record['uuid']}/"
+    assert_error(api.patch(url, {"redeem_now": True}), 422, "learner_not_found", "lms_user_id")
+    assert api.get(url).json()["attempts"] == []  # refused before any attempt
 
-    fixed = api.patch(f"{FORCED}{record['uuid']}/", {"lms_user_id": 1002, "redeem_now": True})
+    fixed = api.patch(url, {"lms_user_id": 1002, "redeem_now": True})
 
     assert fixed.status_code == 200, fixed.content
     assert fixed.json()["state"] == "redeemed"
-    assert [a["outcome"] for a in fixed.json()["attempts"]] == ["errored", "redeemed"]
+    assert [a["outcome"] for a in fixed.json()["attempts"]] == ["redeemed"]
 
 
 def test_check_is_a_dry_run_for_saved_and_unsaved_values(demo):
@@ -127,7 +132,10 @@ def test_list_filters(demo):
     api = _forcer()
     redeemed = api.post(FORCED, _body()).json()
     waiting = api.post(FORCED, _body(lms_user_id=1003, wait_to_redeem=True)).json()
-    errored = api.post(FORCED, _body(lms_user_id=UNKNOWN_LEARNER)).json()
+    errored = api.post(
+        FORCED, _body(lms_user_id=1004, content_price_cents=2_000_000, price_justification="SUP-1: contract")
+    ).json()
+    assert errored["state"] == "errored"
 
     def uuids(**query):
         return {r["uuid"] for r in api.get(FORCED, query).json()["results"]}
