@@ -71,6 +71,7 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
     list_filter = ("state", "dry_run", "created")
     search_fields = ("file_name", "reason", "file_sha256")
     show_full_result_count = False
+    change_list_template = "admin/forced_batches/forcedredemptionbatch/change_list.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("subsidy_access_policy", "created_by")
@@ -126,7 +127,7 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
                 self.log_addition(request, batch, f"Uploaded {batch.file_name} ({batch.total_rows} rows).")
                 messages.info(
                     request,
-                    f"{batch.file_name}: {batch.total_rows} rows read and checked; nothing was charged. "
+                    f"Read {batch.total_rows} rows from {batch.file_name} and checked them; nothing was charged. "
                     f"Review the preview, then confirm.",
                 )
                 return HttpResponseRedirect(self._url("change", batch))

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class ForcedBatchesConfig(AppConfig):
     name = "forced_batches"
-    verbose_name = "Forced redemption batches"
+    verbose_name = "Forced redemptions from a file"

@@ -16,6 +16,7 @@ from common.money import format_cents
 from customers.models import EnterpriseCustomerUser
 from forced_batches.models import BatchRow, Verdict
 from forced_redemptions.models import ForcedPolicyRedemption
+from forced_redemptions.next_steps import STAFF_SUMMARIES, next_step
 from forced_redemptions.selectors import check_forced
 from forced_redemptions.services import validate_fields
 from policies import reasons
@@ -28,6 +29,7 @@ ROW_FIELDS = (
     "lms_user_id",
     "course_run_key",
     "content_price_cents",
+    "price_justification",
     "reason",
     "learner_first_name",
     "learner_last_name",
@@ -95,7 +97,7 @@ class BatchChecker:
         check = check_forced(ForcedPolicyRedemption(**fields))
         row.price_cents = check.price_cents
         if not check.can_redeem:
-            return _refuse(row, check.reason or "refused", check.message)
+            return _refuse(row, check.reason or "refused", check.message, for_learners=True)
         policy = row.subsidy_access_policy
         subsidy = self._subsidy(policy.subsidy_id)
         spend = self._policy(policy.pk)
@@ -171,10 +173,14 @@ class BatchChecker:
                 )
 
 
-def _refuse(row: BatchRow, reason: str, message: str) -> None:
+def _refuse(row: BatchRow, reason: str, message: str, *, for_learners: bool = False) -> None:
+    """Refuse the row with a message for staff: what failed, and what to do next."""
     row.verdict = Verdict.REFUSED
     row.check_reason = reason
-    row.check_message = message
+    if for_learners and reason in STAFF_SUMMARIES:  # a policy rule's message is the learner's ("You can't ...")
+        message = f"Refused: {STAFF_SUMMARIES[reason]}."
+    step = next_step(reason)
+    row.check_message = f"{message} Next step: {step}" if step and "Next step:" not in message else message
 
 
 def refuse_unreadable(row: BatchRow, problems: list[str]) -> None:

@@ -28,6 +28,7 @@ REQUIRED_COLUMNS = ("course_run_key",)
 OPTIONAL_COLUMNS = (
     "subsidy_access_policy_uuid",
     "content_price_cents",
+    "price_justification",
     "reason",
     "geag_first_name",
     "geag_last_name",
@@ -197,6 +198,7 @@ def _parse(line: int, cells: dict[str, str], default_policy_uuid: uuid.UUID | No
                 f"content_price_cents {text!r} is not whole cents (e.g. 10000 for $100.00); leave it empty for the "
                 f"catalog price."
             )
+    row.values["price_justification"] = value["price_justification"]
     row.values["reason"] = value["reason"]
     row.values["learner_first_name"] = value["geag_first_name"][:150]
     row.values["learner_last_name"] = value["geag_last_name"][:150]

@@ -18,28 +18,29 @@ from django.conf import settings
 from django.db import models
 
 from common.models import TimeStampedModel
+from common.money import format_cents
 
 MAX_ROWS = 10_000
 
 
 class BatchState(models.TextChoices):
-    CHECKING = "checking"
+    CHECKING = "checking", "checking"
     CHECKED = "checked", "checked, waiting for confirmation"
-    RUNNING = "running"
-    FINISHED = "finished"
-    CANCELLED = "cancelled"
+    RUNNING = "running", "running"
+    FINISHED = "finished", "finished"
+    CANCELLED = "cancelled", "cancelled"
 
 
 class Verdict(models.TextChoices):
-    UNCHECKED = "unchecked"
-    REDEEMABLE = "redeemable"
-    REFUSED = "refused"
+    UNCHECKED = "unchecked", "unchecked"
+    REDEEMABLE = "redeemable", "redeemable"
+    REFUSED = "refused", "refused"
 
 
 class Outcome(models.TextChoices):
     NONE = "", "not run"
     RUN = "run", "run (its forced redemption says how it went)"
-    SKIPPED = "skipped"
+    SKIPPED = "skipped", "skipped"
 
 
 class ForcedRedemptionBatch(TimeStampedModel):
@@ -99,6 +100,7 @@ class BatchRow(models.Model):
     email = models.CharField(max_length=254, blank=True, help_text="As given in the file.")
     course_run_key = models.CharField(max_length=255)
     content_price_cents = models.PositiveBigIntegerField(null=True, blank=True)
+    price_justification = models.TextField(blank=True, help_text="Why the price differs from the catalog's.")
     reason = models.TextField()
     learner_first_name = models.CharField(max_length=150, blank=True)
     learner_last_name = models.CharField(max_length=150, blank=True)
@@ -135,6 +137,11 @@ class BatchRow(models.Model):
     def __str__(self) -> str:
         who = f"learner {self.lms_user_id}" if self.lms_user_id else (self.email or "unknown learner")
         return f"line {self.line}: {who} in {self.course_run_key}"
+
+    @property
+    def price(self) -> str:
+        """What the check said it would charge, in dollars."""
+        return format_cents(self.price_cents)
 
 
 def record_uuid_for(batch_uuid: uuid.UUID, line: int) -> uuid.UUID:

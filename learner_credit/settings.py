@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS = {
         "AccessMethodEnum": "policies.models.AccessMethod",
         "ProductSourceEnum": "catalog.models.ProductSource",
         "MembershipRoleEnum": "accounts.models.MembershipRole",
+        "BatchStateEnum": "forced_batches.models.BatchState",
     },
 }
 

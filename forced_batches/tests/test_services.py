@@ -172,3 +172,26 @@ def test_ten_thousand_and_one_rows_are_refused(demo):
     with pytest.raises(BatchFileRejected) as raised:
         upload(content, policy=policy)
     assert "more than 10,000 rows" in raised.value.message
+
+
+def test_refusals_speak_to_staff_and_say_what_to_do(cohort):
+    ids, policy = cohort
+    batch = upload(csv_bytes([{"lms_user_id": ids[0], "course_run_key": demo_data.OUTSIDE_RUN}]), policy=policy)
+    row = BatchRow.objects.get(batch=batch)
+    assert row.check_reason == "content_not_in_catalog"
+    assert row.check_message.startswith("Refused: the run's course is not in the policy's catalog. Next step: add")
+    assert "You can't" not in row.check_message
+
+
+def test_a_price_other_than_the_catalogs_needs_its_justification_column(cohort):
+    ids, policy = cohort
+    rows = [
+        {"lms_user_id": ids[0], "course_run_key": demo_data.CLOSED_RUN, "content_price_cents": "5000",
+         "price_justification": ""},
+        {"lms_user_id": ids[1], "course_run_key": demo_data.CLOSED_RUN, "content_price_cents": "5000",
+         "price_justification": "Contract DEMO-7 price, SUP-7001"},
+    ]  # fmt: skip
+    batch = upload(csv_bytes(rows), policy=policy)
+    first, second = BatchRow.objects.filter(batch=batch).order_by("line")
+    assert first.verdict == Verdict.REFUSED and "price_justification" in first.check_message
+    assert second.verdict == Verdict.REDEEMABLE and second.price_cents == 5000
