@@ -1,9 +1,9 @@
 """A person forcing a redemption in a real browser: Playwright drives Debian's Chromium against a live server.
 
 Skips when Chromium is not installed, unless REQUIRE_BROWSER is set (CI), where a missing browser fails.
-Screenshots the success page every run; with UPDATE_SCREENSHOTS=1 it becomes docs/images/forced-redemption.png,
-the screenshot of docs/forcing-a-redemption.md (otherwise it goes to a temporary directory, so a test run
-leaves the git tree clean).
+Screenshots the confirmation page and the success page every run; with UPDATE_SCREENSHOTS=1 they become
+docs/images/forced-redemption-confirm.png and docs/images/forced-redemption.png, the screenshots of
+docs/forcing-a-redemption.md (otherwise they go to a temporary directory, so a test run leaves the git tree clean).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from fulfillment.models import Enrollment
 from subsidies.models import Transaction
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "forced-redemption.png"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+SCREENSHOT = IMAGES / "forced-redemption.png"
+CONFIRM_SCREENSHOT = IMAGES / "forced-redemption-confirm.png"
 
 pytestmark = pytest.mark.browser
 
@@ -52,9 +54,15 @@ def chromium_page(monkeypatch):
             connections.close_all()
 
 
-def screenshot_path(tmp_path: Path) -> Path:
+def screenshot_path(tmp_path: Path, image: Path = SCREENSHOT) -> Path:
     """The docs' screenshot only when asked for (UPDATE_SCREENSHOTS=1): every run would rewrite it otherwise."""
-    return SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / SCREENSHOT.name
+    return image if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / image.name
+
+
+def screenshot(page, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
 
 
 def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, demo, superuser, chromium_page, tmp_path):
@@ -82,7 +90,20 @@ def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, dem
     expect(answer).to_contain_text("$100.00")
     assert not ForcedPolicyRedemption.objects.exists()  # the check wrote nothing
 
+    # Saving first shows what will happen; nothing is charged yet.
     page.click("input[name=_continue]")
+    summary = page.locator("#forced-confirm-summary")
+    expect(summary).to_contain_text("Learner2 Demo")  # the learner's name, from the customer's link
+    expect(summary).to_contain_text("learner1002@demo-university.example")
+    expect(summary).to_contain_text("Closed Course 101")
+    expect(page.locator("#forced-confirm-run-status")).to_contain_text("Closed since 2024-02-01 00:00 UTC")
+    confirm = page.locator("#forced-confirm-button")
+    expect(confirm).to_have_value("Redeem and charge $100.00")
+    assert not ForcedPolicyRedemption.objects.exists()  # the confirmation page wrote nothing
+    assert not Transaction.objects.filter(lms_user_id=1002).exists()
+    screenshot(page, screenshot_path(tmp_path, CONFIRM_SCREENSHOT))
+
+    confirm.click()
     expect(page.locator("ul.messagelist li.success")).to_contain_text("Redeemed.")
     expect(page.locator(".field-state_label .readonly")).to_have_text("redeemed")
     expect(page.locator(".field-charged .readonly")).to_have_text("$100.00 (10000 cents)")
@@ -93,7 +114,4 @@ def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, dem
     assert Enrollment.objects.filter(lms_user_id=1002, course_run__key=demo_data.CLOSED_RUN, active=True).count() == 1
     expect(page.locator("ul.messagelist li.success")).to_contain_text(str(record.transaction_uuid))
 
-    screenshot = screenshot_path(tmp_path)
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(screenshot), full_page=True)
-    assert screenshot.stat().st_size > 0
+    screenshot(page, screenshot_path(tmp_path))
