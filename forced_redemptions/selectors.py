@@ -14,7 +14,7 @@ from common.errors import DomainError
 from customers.errors import LearnerNotFound
 from customers.models import EnterpriseCustomerUser
 from customers.selectors import learner_exists, require_known_learner
-from forced_redemptions.errors import ForcedRedemptionReversed, UnredeemableInput
+from forced_redemptions.errors import ForcedRedemptionArchived, ForcedRedemptionReversed, UnredeemableInput
 from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.next_steps import next_step
 from forced_redemptions.services import ensure_not_duplicate, redemption_metadata
@@ -77,6 +77,13 @@ def check_forced(record: ForcedPolicyRedemption) -> ForcedCheck:
         )
     if record.redeemed_at:
         return ForcedCheck(False, "already_redeemed", f"Already redeemed (transaction {record.transaction_uuid}).")
+    if record.archived_at:
+        return ForcedCheck(
+            False,
+            ForcedRedemptionArchived.reason,
+            f"Archived on {record.archived_at:%Y-%m-%d %H:%M} UTC; an archived forced redemption is not redeemed "
+            f"again. Add a new forced redemption instead.",
+        )
     policy = record.subsidy_access_policy
     try:
         require_known_learner(record.lms_user_id)

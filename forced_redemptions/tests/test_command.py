@@ -57,6 +57,18 @@ def test_retry_errored_also_retries_failed_records(demo):
     assert "  redeemed: 1\n" in output
 
 
+def test_retry_errored_leaves_archived_records_alone(demo, superuser):
+    from forced_redemptions.services import archive_forced_redemption
+
+    archived = archive_forced_redemption(record=force(lms_user_id=demo_data.UNLINKED_LEARNER), actor=superuser)
+
+    output = _run("--retry-errored")
+
+    (archived,) = _refreshed(archived)
+    assert archived.attempts.count() == 1 and archived.state == ForcedState.ERRORED
+    assert "0 handled." in output
+
+
 def test_limit_handles_the_oldest_first(demo):
     first = force(wait_to_redeem=True)
     second = force(lms_user_id=1003, wait_to_redeem=True)

@@ -227,6 +227,7 @@ def test_an_errored_record_that_charged_nothing_is_archived_and_then_neither_red
     with pytest.raises(ForcedRedemptionArchived):
         update_forced_redemption(record=archived, actor=superuser, reason="edited")
     assert archived.attempts.count() == 1  # no attempt for the refused redeem
+    assert check_forced(archived).reason == "forced_redemption_archived"  # nor does the dry run say "redeemable"
     with pytest.raises(NotArchivable, match="archived already"):
         archive_forced_redemption(record=archived, actor=superuser)
 

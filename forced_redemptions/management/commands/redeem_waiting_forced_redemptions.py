@@ -12,6 +12,7 @@ from collections import Counter
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from forced_redemptions.errors import ForcedRedemptionArchived
 from forced_redemptions.models import STATE_CONDITIONS, AttemptOutcome, ForcedPolicyRedemption, ForcedState
 from forced_redemptions.selectors import check_forced
 from forced_redemptions.services import redeem_forced
@@ -39,11 +40,12 @@ class Command(BaseCommand):
             if actor is None:
                 raise CommandError(f"No user named {options['user']!r}.")
 
-        # Waiting ones (and errored ones, if asked); a pending one is being settled by fulfillment already.
+        # Waiting ones (and errored ones, if asked); a pending one is being settled by fulfillment already, and an
+        # archived one is not redeemed again.
         states = STATE_CONDITIONS[ForcedState.WAITING]
         if options["retry_errored"]:
             states |= STATE_CONDITIONS[ForcedState.ERRORED]
-        pending = ForcedPolicyRedemption.objects.filter(states).select_related(
+        pending = ForcedPolicyRedemption.objects.filter(states, archived_at__isnull=True).select_related(
             "subsidy_access_policy", "subsidy_access_policy__customer"
         )
         pending = pending.order_by("created", "pk")
@@ -69,7 +71,12 @@ class Command(BaseCommand):
         outcomes: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         for record in records:
-            record = redeem_forced(record=record, actor=actor)
+            try:
+                record = redeem_forced(record=record, actor=actor)
+            except ForcedRedemptionArchived:  # archived since it was read: skipped, nothing written
+                outcomes["archived"] += 1
+                self.stdout.write(f"{record.uuid} learner {record.lms_user_id}: archived meanwhile, skipped")
+                continue
             attempt = record.last_attempt
             outcomes[attempt.outcome] += 1
             line = f"{record.uuid} learner {record.lms_user_id} into {record.course_run_key}: {attempt.outcome}"
@@ -85,3 +92,5 @@ class Command(BaseCommand):
         for reason, count in sorted(errors.items()):
             self.stdout.write(f"    {reason}: {count}")
         self.stdout.write(f"  already redeemed: {outcomes[AttemptOutcome.ALREADY_REDEEMED]}")
+        if outcomes["archived"]:
+            self.stdout.write(f"  archived meanwhile: {outcomes['archived']}")
