@@ -81,6 +81,12 @@ def test_staff_force_a_learner_into_a_closed_run_in_the_browser(live_server, dem
     page.locator("li.select2-results__option", has_text=demo_data.SPEND_POLICY_NAME).click()
     expect(page.locator("#select2-id_subsidy_access_policy-container")).to_contain_text(demo_data.SPEND_POLICY_NAME)
     page.fill("#id_lms_user_id", "1002")
+    # An exec-ed run's key opens the exec-ed fieldset by itself (then the person thinks better of it).
+    exec_ed_fieldset = page.locator("details:has(#id_learner_first_name)")
+    expect(exec_ed_fieldset).not_to_have_attribute("open", "")
+    page.fill("#id_course_run_key", demo_data.EXEC_ED_RUN)
+    page.press("#id_course_run_key", "Tab")
+    expect(exec_ed_fieldset).to_have_attribute("open", "")
     page.fill("#id_course_run_key", demo_data.CLOSED_RUN)
     page.fill("#id_reason", "SUP-4242: the run closed before the learner could enroll")
 
