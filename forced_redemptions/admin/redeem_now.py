@@ -27,6 +27,7 @@ from forced_redemptions.services import archive_forced_redemption, redeem_forced
 
 PAGE_TEMPLATE = "admin/forced_redemptions/forcedpolicyredemption/redeem_now_page.html"
 _EXPECTED = "expected_"  # + record pk: what the page showed for the record (Preview.fingerprint, or "skip")
+MAX_RECORDS = 200
 
 
 @dataclass
@@ -73,7 +74,16 @@ def plan(record: ForcedPolicyRedemption) -> Planned:
 
 
 def redeem_now(model_admin, request, queryset):
-    planned = [plan(record) for record in queryset.order_by("created", "pk")]
+    records = list(queryset.order_by("created", "pk")[: MAX_RECORDS + 1])
+    if len(records) > MAX_RECORDS:  # each is checked for the page, then again when it runs
+        model_admin.message_user(
+            request,
+            f"Redeem now takes at most {MAX_RECORDS} records at a time, so that its page can check each one; nothing "
+            f"was charged. Select fewer, or force them from a file (Forced redemption batches).",
+            messages.WARNING,
+        )
+        return None
+    planned = [plan(record) for record in records]
     if request.POST.get("post") != "yes":
         return _confirmation_page(model_admin, request, planned)
     _run(model_admin, request, planned)

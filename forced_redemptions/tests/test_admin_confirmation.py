@@ -288,3 +288,17 @@ def test_the_confirmation_page_after_a_ledger_reversal_settles_and_locks_nothing
     first.refresh_from_db()
     assert first.state == ForcedState.REVERSED
     assert ForcedPolicyRedemption.objects.exclude(pk=first.pk).get().state == ForcedState.REDEEMED
+
+
+def test_redeem_now_takes_a_bounded_number_of_records_at_a_time(demo, forcer_client, monkeypatch):
+    from forced_redemptions.admin import redeem_now as action
+
+    monkeypatch.setattr(action, "MAX_RECORDS", 1)
+    records = [force(wait_to_redeem=True), force(lms_user_id=1003, wait_to_redeem=True)]
+
+    response = redeem_now(forcer_client, records, confirm=False)
+
+    assert response.status_code == 302
+    [(level, text)] = admin_messages(response)
+    assert level == "warning" and "at most 1 records" in text
+    assert footprint().live_transactions == 0
