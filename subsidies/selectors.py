@@ -197,6 +197,17 @@ def learner_ledger(policy_uuid: UUID, lms_user_id: int) -> LearnerLedger:
     return LearnerLedger(tuple(LedgerRow(*row) for row in rows))
 
 
+def learner_ledgers(policy_uuid: UUID, lms_user_ids) -> dict[int, LearnerLedger]:
+    """`learner_ledger` of many learners under one policy, in one query (learners without any are left out)."""
+    rows: dict[int, list[LedgerRow]] = {}
+    found = Transaction.objects.filter(subsidy_access_policy_uuid=policy_uuid, lms_user_id__in=list(lms_user_ids))
+    for lms_user_id, *row in found.values_list(
+        "lms_user_id", *LedgerRow._fields[:6], "reversal__quantity", "created", "failure_reason"
+    ):
+        rows.setdefault(lms_user_id, []).append(LedgerRow(*row))
+    return {lms_user_id: LearnerLedger(tuple(learner_rows)) for lms_user_id, learner_rows in rows.items()}
+
+
 def learner_transactions(*, policy_uuids, lms_user_id: int, content_key: str) -> QuerySet[Transaction]:
     """Every transaction (any state) of one learner for one content under the given policies, oldest first.
 

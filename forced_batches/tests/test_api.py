@@ -181,7 +181,7 @@ def test_a_restart_runs_only_what_is_left(demo):
     ForcedRedemptionBatch.objects.filter(pk=batch.pk).update(state=BatchState.RUNNING, started_by=api.user)
     from forced_batches import runner
 
-    runner._run_chunk(ForcedRedemptionBatch.objects.get(pk=batch.pk), 2)
+    runner._run_chunk(ForcedRedemptionBatch.objects.get(pk=batch.pk), 2, {})
     assert Transaction.objects.filter(lms_user_id__in=ids).count() == 2
 
     restarted = api.post(batch_url(batch, "start/")).json()

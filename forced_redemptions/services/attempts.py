@@ -28,16 +28,19 @@ def save_record(record: ForcedPolicyRedemption) -> None:
         record.save()
         return
     insert_new(record)
+    insert_new(creation_history(record))
+
+
+def creation_history(record: ForcedPolicyRedemption):
+    """The history row ("created") of a new record, from the parts simple-history uses."""
     history_model = type(record).history.model
     attrs = {field.attname: getattr(record, field.attname) for field in RECORD_HISTORY.fields_included(record)}
-    insert_new(
-        history_model(
-            history_date=timezone.now(),
-            history_type="+",
-            history_user=RECORD_HISTORY.get_history_user(record),
-            history_change_reason=RECORD_HISTORY.get_change_reason_for_object(record, "+", None),
-            **attrs,
-        )
+    return history_model(
+        history_date=timezone.now(),
+        history_type="+",
+        history_user=RECORD_HISTORY.get_history_user(record),
+        history_change_reason=RECORD_HISTORY.get_change_reason_for_object(record, "+", None),
+        **attrs,
     )
 
 
@@ -47,20 +50,28 @@ def record_attempt(record, actor, outcome: str, **fields) -> ForcedPolicyRedempt
     )
     insert_new(attempt)
     record.last_attempt = attempt
+    announce(record, attempt)
+    return record
+
+
+def announce(record: ForcedPolicyRedemption, attempt: ForcedRedemptionAttempt) -> None:
+    """Tell the attempt (event and metric) once it is on record: after the commit, so not under the ledger
+    locks, and never for an attempt a rollback took back."""
     event = functools.partial(
         events.forced_attempt,
-        outcome=outcome,
+        outcome=attempt.outcome,
         forced_redemption_uuid=record.uuid,
         policy_uuid=record.subsidy_access_policy_id,
         lms_user_id=record.lms_user_id,
         course_run_key=record.course_run_key,
-        transaction_uuid=fields.get("transaction_uuid"),
-        reason=fields.get("reason_code", ""),
+        transaction_uuid=attempt.transaction_uuid,
+        reason=attempt.reason_code,
     )
-    # Told once the attempt is on record (after the commit: not under the ledger locks, and never for an
-    # attempt a rollback took back).
     transaction.on_commit(event)
-    return record
+
+
+def redeemed_message(entry: Transaction) -> str:
+    return f"Redeemed: transaction {entry.uuid}, charged {-entry.quantity} cents."
 
 
 def note_pending(record: ForcedPolicyRedemption, actor, entry: Transaction, again: bool = False):
@@ -99,7 +110,7 @@ def note_success(record: ForcedPolicyRedemption, actor, entry: Transaction) -> F
         AttemptOutcome.REDEEMED,
         transaction_uuid=entry.uuid,
         charged_cents=record.charged_cents,
-        message=f"Redeemed: transaction {entry.uuid}, charged {record.charged_cents} cents.",
+        message=redeemed_message(entry),
     )
 
 

@@ -117,12 +117,23 @@ def _terms_accepted_problem(value) -> str | None:
 def standing_redemptions(*, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None):
     """Redeemed, unreversed forced redemptions of the same three (maybe reversed in the ledger since)."""
     return ForcedPolicyRedemption.objects.filter(
-        subsidy_access_policy_id=policy_id,
-        lms_user_id=lms_user_id,
-        course_run_key=course_run_key,
-        redeemed_at__isnull=False,
-        reversed_at__isnull=True,
+        subsidy_access_policy_id=policy_id, lms_user_id=lms_user_id, course_run_key=course_run_key, **_STANDING
     ).exclude(pk=exclude_pk)
+
+
+def standing_pairs(*, policy_id, lms_user_ids, course_run_keys) -> set[tuple[int, str]]:
+    """(learner, run) of the standing forced redemptions among these learners and runs under one policy."""
+    return set(
+        ForcedPolicyRedemption.objects.filter(
+            subsidy_access_policy_id=policy_id,
+            lms_user_id__in=list(lms_user_ids),
+            course_run_key__in=list(course_run_keys),
+            **_STANDING,
+        ).values_list("lms_user_id", "course_run_key")
+    )
+
+
+_STANDING = {"redeemed_at__isnull": False, "reversed_at__isnull": True}
 
 
 def ensure_not_duplicate(

@@ -20,7 +20,16 @@ from demo.services import load_demo
 from forced_redemptions.errors import ForcedRedemptionReversed
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedState
 from forced_redemptions.services import redeem_forced, reverse_forced_redemption
-from forced_redemptions.tests.helpers import add_url, admin_messages, footprint, force, form_data, spend_policy
+from forced_redemptions.tests.helpers import (
+    add_url,
+    admin_messages,
+    confirmation_post,
+    confirmed,
+    footprint,
+    force,
+    form_data,
+    spend_policy,
+)
 from policies.services import redeem, reverse_redemption
 from subsidies.models import Reversal, Subsidy, Transaction, TransactionState
 from subsidies.selectors import balance_cents
@@ -81,7 +90,11 @@ def test_two_staff_adding_the_same_forced_redemption_at_once_charge_once(superus
         client.force_login(user)
         clients.append(client)
 
-    responses = _run_together(*[lambda c=c: c.post(add_url(), form_data()) for c in clients])
+    # Each sees the confirmation page first (it writes nothing); then both click "Redeem and charge" at once.
+    confirmations = [confirmation_post(client.post(add_url(), form_data())) for client in clients]
+    responses = _run_together(
+        *[lambda c=c, data=data: c.post(add_url(), data) for c, data in zip(clients, confirmations, strict=True)]
+    )
 
     assert not [r for r in responses if isinstance(r, Exception)], responses
     assert ForcedPolicyRedemption.objects.filter(redeemed_at__isnull=False).count() == 1
@@ -140,7 +153,7 @@ def test_a_redemption_that_cannot_get_the_subsidy_lock_fails_with_lock_wait_time
             record = force(actor=superuser)
         else:
             client.force_login(superuser)
-            response = client.post(add_url(), form_data())
+            response = confirmed(client, add_url(), form_data())
             [(level, text)] = admin_messages(response)
             assert level == "error" and "(lock_wait_timeout)" in text
             record = ForcedPolicyRedemption.objects.get()
