@@ -15,9 +15,10 @@ from common.errors import InvalidInput
 from common.money import format_cents
 from customers.models import EnterpriseCustomerUser
 from forced_batches.models import BatchRow, Verdict
+from forced_redemptions.bulk_selectors import check_forced_many
 from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.next_steps import STAFF_SUMMARIES, next_step
-from forced_redemptions.selectors import check_forced
+from forced_redemptions.selectors import ForcedCheck
 from forced_redemptions.services import validate_fields
 from policies import reasons
 
@@ -61,6 +62,7 @@ class BatchChecker:
 
     def __init__(self, batch) -> None:
         self.batch = batch
+        self.contents: dict = {}  # the runs and their catalog membership, read once for the batch
         self.subsidies: dict = {}
         self.policies: dict = {}
         taken = (
@@ -82,19 +84,31 @@ class BatchChecker:
     def judge(self, rows: list[BatchRow]) -> None:
         """Give each row of `rows` (a chunk, in line order, each with its policy) its verdict, in place."""
         self._resolve_emails(rows)
+        records: dict[int, ForcedPolicyRedemption] = {}
         for row in rows:
             if row.verdict == Verdict.REFUSED:
                 continue  # refused already (its email, or its values when the file was read)
-            self._judge(row)
+            fields = record_fields(row, file_reason=self.batch.reason)
+            try:
+                validate_fields(fields)
+            except InvalidInput as error:
+                messages = [f"{name}: {' '.join(texts)}" for name, texts in error.field_errors.items()]
+                _refuse(row, error.reason, " ".join(messages) or error.message)
+            else:
+                records[row.line] = ForcedPolicyRedemption(**fields)
+        by_policy: dict = {}
+        for row in rows:
+            if row.line in records:
+                by_policy.setdefault(row.subsidy_access_policy_id, []).append(row)
+        checks: dict[int, ForcedCheck] = {}
+        for group in by_policy.values():
+            verdicts = check_forced_many([records[row.line] for row in group], contents=self.contents)
+            checks.update({row.line: check for row, check in zip(group, verdicts, strict=True)})
+        for row in rows:  # in line order: what the rows above take is what this one is measured against
+            if row.line in checks:
+                self._judge(row, checks[row.line])
 
-    def _judge(self, row: BatchRow) -> None:
-        fields = record_fields(row, file_reason=self.batch.reason)
-        try:
-            validate_fields(fields)
-        except InvalidInput as error:
-            messages = [f"{name}: {' '.join(texts)}" for name, texts in error.field_errors.items()]
-            return _refuse(row, error.reason, " ".join(messages) or error.message)
-        check = check_forced(ForcedPolicyRedemption(**fields))
+    def _judge(self, row: BatchRow, check: ForcedCheck) -> None:
         row.price_cents = check.price_cents
         if not check.can_redeem:
             return _refuse(row, check.reason or "refused", check.message, for_learners=True)

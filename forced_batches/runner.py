@@ -32,7 +32,7 @@ from fulfillment.backends import get_backend
 
 logger = logging.getLogger(__name__)
 
-LOCAL_CHUNK = 25
+LOCAL_CHUNK = 50
 LOCK_RETRIES = 5  # chunks in a row that met a lock wait timeout before the runner stops (the batch stays running)
 
 

@@ -112,3 +112,39 @@ def test_a_spend_limit_lowered_between_the_check_and_the_run_errors_the_rows_it_
     assert set(errored.values_list("error_reason", flat=True)) == {"policy_spend_limit_reached"}
     assert all(record.attempts.get().outcome == "errored" for record in errored)
     assert balance_cents(demo_data.SUBSIDY_UUID) == before - 20_000
+
+
+def test_the_preview_of_many_says_what_check_redeemability_says_of_each(demo, superuser):
+    """check_forced_many against check_forced, record by record, over the cases a file brings."""
+    from catalog.models import CourseRun
+    from forced_redemptions.bulk_selectors import check_forced_many
+    from forced_redemptions.selectors import check_forced
+
+    ids = link_cohort(4)
+    policy = cohort_policy()
+    create_forced_redemption(
+        actor=superuser, subsidy_access_policy=policy, lms_user_id=ids[1], course_run_key=demo_data.CLOSED_RUN,
+        reason="standing",
+    )  # fmt: skip
+    cases = [
+        (ids[0], demo_data.CLOSED_RUN, None),  # plain, redeemable
+        (ids[1], demo_data.CLOSED_RUN, None),  # already force-redeemed
+        (ids[2], demo_data.OUTSIDE_RUN, None),  # not in the catalog
+        (ids[2], demo_data.EXEC_ED_RUN, None),  # exec-ed without the provider's data
+        (demo_data.UNLINKED_LEARNER, demo_data.CLOSED_RUN, None),  # unlinked
+        (999_999, demo_data.CLOSED_RUN, None),  # unknown learner
+        (ids[3], "course-v1:Nope+Nope+Nope", None),  # unknown run
+        (ids[3], demo_data.OPEN_RUN, 0),  # a $0 price
+    ]
+    records = [
+        ForcedPolicyRedemption(
+            subsidy_access_policy=policy, lms_user_id=lms_user_id, course_run_key=key, content_price_cents=price,
+            reason="SUP-1", price_justification="contract" if price is not None else "",
+        )
+        for lms_user_id, key, price in cases
+    ]  # fmt: skip
+    assert check_forced_many(records) == [check_forced(record) for record in records]
+
+    Enrollment.objects.create(lms_user_id=ids[0], course_run=CourseRun.objects.get(key=demo_data.CLOSED_RUN))
+    [enrolled] = check_forced_many(records[:1])
+    assert (enrolled.can_redeem, enrolled.reason) == (False, "already_enrolled")

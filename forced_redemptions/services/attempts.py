@@ -31,9 +31,14 @@ def save_record(record: ForcedPolicyRedemption) -> None:
     insert_new(creation_history(record))
 
 
+@functools.cache
+def _history_model(model):
+    return model.history.model  # simple-history builds a manager (and inspects it) on every `.history`
+
+
 def creation_history(record: ForcedPolicyRedemption):
     """The history row ("created") of a new record, from the parts simple-history uses."""
-    history_model = type(record).history.model
+    history_model = _history_model(type(record))
     attrs = {field.attname: getattr(record, field.attname) for field in RECORD_HISTORY.fields_included(record)}
     return history_model(
         history_date=timezone.now(),

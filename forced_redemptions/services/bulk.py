@@ -151,7 +151,8 @@ def _write_records(made: list[tuple[ForcedPolicyRedemption, Any]], actor) -> Non
         )
     records = [record for record, _ in made]
     ForcedPolicyRedemption.objects.bulk_create(records)
-    type(records[0]).history.model.objects.bulk_create([creation_history(record) for record in records])
+    histories = [creation_history(record) for record in records]
+    type(histories[0]).objects.bulk_create(histories)
     ForcedRedemptionAttempt.objects.bulk_create(attempts)
     for record, attempt in zip(records, attempts, strict=True):
         announce(record, attempt)

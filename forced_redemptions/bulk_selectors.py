@@ -1,0 +1,129 @@
+"""The dry run "check redeemability" of many unsaved records at once (a batch's preview): the verdict of
+selectors.check_forced for each, with what the records share read once.
+
+For the plain rows (a policy type that reads nothing of its own, no groups, a known run that is not exec-ed,
+an active link, no standing forced redemption and no live transaction for the run) it reads the runs, the
+links, the learners' ledgers, their enrollments and the running totals once per call and asks the
+redemption's own `evaluate` and `check_enrollable`; a plain row already enrolled in the run is refused
+(`already_enrolled`: forcing it would fail). Every other row, and every row `evaluate` refuses, gets
+check_forced's own answer, so the messages are the same.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from common.errors import DomainError
+from customers.models import EnterpriseCustomerUser
+from forced_redemptions.models import ForcedPolicyRedemption
+from forced_redemptions.selectors import ForcedCheck, check_forced
+from forced_redemptions.services import redemption_metadata
+from forced_redemptions.services.validation import standing_pairs
+from fulfillment.backends import EnrollmentRequest
+from fulfillment.models import Enrollment
+from fulfillment.services import check_enrollable
+from policies.redeemability import build_context, evaluate, read_content
+from policies.strategies import PolicyStrategy
+from subsidies import selectors as ledger_reads
+
+ALREADY_ENROLLED = "already_enrolled"
+
+
+def check_forced_many(records: list[ForcedPolicyRedemption], *, contents: dict | None = None) -> list[ForcedCheck]:
+    """check_forced of each record (unsaved, all under one policy), in order. `contents`: a cache of the runs'
+    reads the caller may keep across calls (policy, catalog, run key) → ContentRead."""
+    if not records:
+        return []
+    contents = {} if contents is None else contents
+    policy = records[0].subsidy_access_policy
+    shared = _Shared(policy, records, contents)
+    return [shared.check(record) for record in records]
+
+
+def _plain_strategy(policy) -> bool:
+    strategy = type(policy.strategy)
+    return all(getattr(strategy, hook) is getattr(PolicyStrategy, hook) for hook in ("load", "prepare_forced"))
+
+
+class _Shared:
+    def __init__(self, policy, records, contents: dict) -> None:
+        self.policy = policy
+        self.contents = contents
+        ids = {record.lms_user_id for record in records}
+        keys = {record.course_run_key for record in records}
+        self.plain = _plain_strategy(policy)
+        self.links = {
+            link.lms_user_id: link
+            for link in EnterpriseCustomerUser.objects.filter(customer_id=policy.customer_id, lms_user_id__in=ids)
+        }
+        self.ledgers = ledger_reads.learner_ledgers(policy.pk, ids)
+        self.standing = standing_pairs(policy_id=policy.pk, lms_user_ids=ids, course_run_keys=keys)
+        runs = [self._content(key).run for key in keys]
+        enrolled = Enrollment.objects.filter(
+            active=True, lms_user_id__in=ids, course_run_id__in=[run.pk for run in runs if run is not None]
+        )
+        self.enrolled = set(enrolled.values_list("lms_user_id", "course_run_id"))
+        self.totals = ledger_reads.running_totals(subsidy=policy.subsidy_id, policy_uuid=policy.pk)
+
+    def _content(self, key: str):
+        cache_key = (self.policy.pk, self.policy.catalog_id, key)
+        if cache_key not in self.contents:
+            self.contents[cache_key] = read_content(self.policy, key)
+        return self.contents[cache_key]
+
+    def check(self, record: ForcedPolicyRedemption) -> ForcedCheck:
+        content = self._content(record.course_run_key)
+        run, link = content.run, self.links.get(record.lms_user_id)
+        learner = self.ledgers.get(record.lms_user_id, ledger_reads.LearnerLedger(()))
+        plain = (
+            self.plain
+            and run is not None
+            and not run.course.is_exec_ed
+            and not content.policy_has_groups
+            and link is not None
+            and link.active
+            and (record.lms_user_id, record.course_run_key) not in self.standing
+            and learner.live_uuid_for_content(self.policy.subsidy_id, run.key) is None
+        )
+        if not plain:
+            return check_forced(record)
+        link.in_groups = False
+        ctx = build_context(
+            self.policy,
+            lms_user_id=record.lms_user_id,
+            content_key=run.key,
+            forced=True,
+            price_cents=record.content_price_cents,
+            link=link,
+            content=content,
+            totals=self.totals,
+            learner_spend=learner.spend(),
+        )
+        verdict = evaluate(ctx)
+        if not verdict.can_redeem:
+            return check_forced(record)  # its own words for the refusal
+        numbers = {
+            "price_cents": verdict.price_cents,
+            "balance_cents": verdict.balance_cents,
+            "policy_spent_cents": verdict.policy_spent_cents,
+            "policy_spend_available_cents": verdict.policy_spend_available_cents,
+        }
+        if (record.lms_user_id, run.pk) in self.enrolled:
+            return ForcedCheck(
+                False,
+                ALREADY_ENROLLED,
+                f"Learner {record.lms_user_id} is already enrolled in {run.key}: there is nothing to force.",
+                **numbers,
+            )
+        request = EnrollmentRequest(
+            lms_user_id=record.lms_user_id,
+            run=run,
+            transaction_uuid=uuid.uuid4(),
+            data_sharing_consent_required=self.policy.customer.data_sharing_consent_required,
+            metadata=redemption_metadata(record, is_exec_ed=False) | {"allow_late_enrollment": True},
+        )
+        try:
+            check_enrollable(request)
+        except DomainError as error:
+            return ForcedCheck(False, error.reason, error.message, **numbers)
+        return ForcedCheck(True, None, f"Redeemable: {verdict.price_cents} cents would be charged.", **numbers)
