@@ -95,6 +95,7 @@ EXEC_ED_FIELDSET = "Executive education (only for exec-ed runs)"
 class ForcedPolicyRedemptionAdmin(ForcedColumnsMixin, HistoryAdmin):
     form = ForcedRedemptionForm
     change_form_template = "admin/forced_redemptions/forcedpolicyredemption/change_form.html"
+    change_list_template = "admin/forced_redemptions/forcedpolicyredemption/change_list.html"
     autocomplete_fields = ("subsidy_access_policy",)
     inlines = (AttemptInline,)
     actions = ("redeem_now", "archive_errored")
