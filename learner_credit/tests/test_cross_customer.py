@@ -31,7 +31,10 @@ def _list_operations() -> list[tuple[str, list[str]]]:
         get = methods.get("get")
         if get is None or not (get.get("responses", {}).get("200", {}).get("content")):
             continue
-        body = get["responses"]["200"]["content"]["application/json"]["schema"]
+        content = get["responses"]["200"]["content"]
+        if "application/json" not in content:
+            continue  # a download (a batch's results.csv): one record's, never a list
+        body = content["application/json"]["schema"]
         is_list = body.get("type") == "array" or "$ref" in body and "Paginated" in body["$ref"]
         if is_list:
             operations.append((path, [p["name"] for p in get.get("parameters", []) if p.get("in") == "query"]))
