@@ -99,6 +99,7 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
         return [
             path("<path:object_id>/start/", wrap(self.start_view), name=f"{info}_start"),
             path("<path:object_id>/cancel/", wrap(self.cancel_view), name=f"{info}_cancel"),
+            path("<path:object_id>/check/", wrap(self.check_view), name=f"{info}_check"),
             path("<path:object_id>/progress/", wrap(self.progress_view), name=f"{info}_progress"),
             path("<path:object_id>/results.csv", wrap(self.results_view), name=f"{info}_results"),
             *super().get_urls(),
@@ -164,6 +165,8 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
             "preview_rows": PREVIEW_ROWS,
             "can_start": may_force and batch.state == BatchState.CHECKED and not batch.dry_run and numbers.redeemable,
             "can_restart": may_force and batch.state == BatchState.RUNNING,
+            "can_recheck": may_force and batch.state == BatchState.CHECKING and services.check_stalled(batch),
+            "check_url": self._url("check", batch),
             "can_cancel": may_force and batch.state in (BatchState.CHECKING, BatchState.CHECKED, BatchState.RUNNING),
             "confirm_label": f"Redeem {numbers.redeemable} and charge {format_cents(numbers.to_charge_cents)}",
             "live": batch.state in (BatchState.CHECKING, BatchState.RUNNING),
@@ -189,6 +192,15 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
             self.log_change(request, batch, "Started.")
             batch.refresh_from_db()
             messages.add_message(request, *_run_message(batch))
+        return HttpResponseRedirect(self._url("change", batch))
+
+    def check_view(self, request, object_id):
+        """Check the rows a stopped check left (its worker died, or the server stopped mid-request)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        batch = self._batch(request, object_id, force=True)
+        batch = services.resume_check(batch)
+        self.message_user(request, f"Checking the rows left: {batch.get_state_display()}.", messages.INFO)
         return HttpResponseRedirect(self._url("change", batch))
 
     def cancel_view(self, request, object_id):

@@ -73,6 +73,9 @@ class ForcedRedemptionBatch(TimeStampedModel):
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    check_lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="While a worker checks the rows: one check at a time, renewed per chunk."
+    )
 
     class Meta:
         ordering = ["-created"]

@@ -8,10 +8,12 @@ row's forced redemption is made at most once (runner.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import IO
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.errors import InvalidInput
@@ -25,6 +27,8 @@ from policies.models import SubsidyAccessPolicy
 logger = logging.getLogger(__name__)
 
 CHUNK = 500
+CHECK_LEASE_SECONDS = 120.0  # longer than one chunk's check can take
+STALLED_AFTER = dt.timedelta(minutes=5)
 
 
 def upload_batch(
@@ -106,9 +110,12 @@ def _store_rows(batch, file, policy, digest: FileDigest) -> int:
 
 
 def check_batch(batch_uuid) -> ForcedRedemptionBatch:
-    """Give every unchecked row its verdict, a chunk at a time (resumable), then mark the batch checked."""
+    """Give every unchecked row its verdict, a chunk at a time (resumable), then mark the batch checked.
+
+    One check at a time: it holds a lease on the batch (renewed per chunk), so a second one (a resumed
+    check while the first still runs) leaves it alone; a check that died lets its lease lapse."""
     batch = ForcedRedemptionBatch.objects.get(pk=batch_uuid)
-    if batch.state != BatchState.CHECKING:
+    if batch.state != BatchState.CHECKING or not _take_check_lease(batch):
         return batch
     checker = checks.BatchChecker(batch)
     rows = BatchRow.objects.filter(batch=batch).select_related(
@@ -125,12 +132,64 @@ def check_batch(batch_uuid) -> ForcedRedemptionBatch:
         BatchRow.objects.bulk_update(
             unchecked, ["verdict", "check_reason", "check_message", "price_cents", "lms_user_id"]
         )
-        if _state(batch) == BatchState.CANCELLED:
+        if _state(batch) == BatchState.CANCELLED or not _take_check_lease(batch, renew=True):
             return ForcedRedemptionBatch.objects.get(pk=batch.pk)
     ForcedRedemptionBatch.objects.filter(pk=batch.pk, state=BatchState.CHECKING).update(
-        state=BatchState.CHECKED, checked_at=timezone.now(), modified=timezone.now()
+        state=BatchState.CHECKED, checked_at=timezone.now(), modified=timezone.now(), check_lease_until=None
     )
     return ForcedRedemptionBatch.objects.get(pk=batch.pk)
+
+
+def _take_check_lease(batch, *, renew: bool = False) -> bool:
+    """Take (or renew) the batch's check lease; False when another check holds it."""
+    now = timezone.now()
+    free = Q(check_lease_until__isnull=True) | Q(check_lease_until__lt=now)
+    if renew:
+        free |= Q(check_lease_until=batch.check_lease_until)
+    until = now + dt.timedelta(seconds=CHECK_LEASE_SECONDS)
+    taken = ForcedRedemptionBatch.objects.filter(free, pk=batch.pk, state=BatchState.CHECKING).update(
+        check_lease_until=until
+    )
+    batch.check_lease_until = until
+    return bool(taken)
+
+
+def check_stalled(batch: ForcedRedemptionBatch) -> bool:
+    """A batch still checking whose check holds no lease: it died, or was never queued."""
+    now = timezone.now()
+    return batch.state == BatchState.CHECKING and (batch.check_lease_until is None or batch.check_lease_until < now)
+
+
+def resume_check(batch: ForcedRedemptionBatch) -> ForcedRedemptionBatch:
+    """Queue the check of what a stopped check left (inline without a broker); nothing if one is running."""
+    if check_stalled(batch):
+        _queue("check_batch", batch.pk)
+    return ForcedRedemptionBatch.objects.get(pk=batch.pk)
+
+
+def resume_batches(*, stalled_after: dt.timedelta = STALLED_AFTER) -> dict[str, int]:
+    """Queue again what a lost message or a dead worker left: checks whose lease lapsed (or that never
+    started) and running batches with rows left and no progress for `stalled_after`. Safe to repeat: a
+    second check finds the lease held, a second runner takes only rows no one holds."""
+    now = timezone.now()
+    quiet_since = now - stalled_after
+    checks_due = ForcedRedemptionBatch.objects.filter(state=BatchState.CHECKING, created__lt=quiet_since).filter(
+        Q(check_lease_until__isnull=True) | Q(check_lease_until__lt=now)
+    )
+    runs_due = (
+        ForcedRedemptionBatch.objects.filter(state=BatchState.RUNNING, started_at__lt=quiet_since)
+        .filter(rows__outcome=Outcome.NONE)
+        .exclude(rows__processed_at__gte=quiet_since)
+        .distinct()
+    )
+    counts = {"checks": 0, "runs": 0}
+    for batch_uuid in checks_due.values_list("pk", flat=True):
+        _queue("check_batch", batch_uuid)
+        counts["checks"] += 1
+    for batch_uuid in runs_due.values_list("pk", flat=True):
+        _queue("run_batch", batch_uuid)
+        counts["runs"] += 1
+    return counts
 
 
 def start_batch(*, batch: ForcedRedemptionBatch, actor, queue: bool = True) -> ForcedRedemptionBatch:

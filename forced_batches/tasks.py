@@ -16,3 +16,9 @@ def check_batch(batch_uuid: str) -> str:
 @shared_task(name="forced_batches.tasks.run_batch")
 def run_batch(batch_uuid: str) -> str:
     return runner.run_batch(batch_uuid).state
+
+
+@shared_task(name="forced_batches.tasks.resume_batches")
+def resume_batches() -> dict[str, int]:
+    """Periodic: queue again the checks and runs that a lost message or a dead worker left behind."""
+    return services.resume_batches()

@@ -186,6 +186,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "forced_redemptions.tasks.redeem_waiting",
         "schedule": env.float("REDEEM_WAITING_EVERY_SECONDS", default=300.0),
     },
+    "resume-forced-redemption-batches": {
+        "task": "forced_batches.tasks.resume_batches",
+        "schedule": env.float("RESUME_BATCHES_EVERY_SECONDS", default=60.0),
+    },
 }
 
 # edx-django-utils (used by the downstream clients) reports to no telemetry backend here.

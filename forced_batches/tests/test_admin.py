@@ -97,3 +97,16 @@ def test_the_list_and_the_rows_pages(demo, forcer_client):
     rows = forcer_client.get(reverse("admin:forced_batches_batchrow_changelist") + f"?batch__uuid__exact={batch.pk}")
     text = rows.content.decode()
     assert rows.status_code == 200 and "/admin/forced_redemptions/forcedpolicyredemption/" in text
+
+
+def test_a_check_that_stopped_is_resumed_from_the_page(demo, forcer_client):
+    ids = link_cohort(2)
+    policy = cohort_policy()
+    batch = upload(csv_bytes([{"lms_user_id": i, "course_run_key": demo_data.CLOSED_RUN} for i in ids]), policy=policy,
+                   queue=False)  # fmt: skip
+    page = forcer_client.get(_page(batch)).content.decode()
+    assert "Check the rows that are left" in page and "Redeem 2 and charge" not in page
+    forcer_client.post(_page(batch, "check"))
+    batch.refresh_from_db()
+    assert batch.state == BatchState.CHECKED
+    assert "Redeem 2 and charge $200.00" in forcer_client.get(_page(batch)).content.decode()

@@ -218,3 +218,44 @@ def test_ten_thousand_rows_are_stored_with_bounded_memory(demo):
         tracemalloc.stop()
     assert batch.total_rows == BatchRow.objects.filter(batch=batch).count() == 10_000
     assert peak < 4 * len(content), f"peak {peak:,} bytes for a {len(content):,}-byte file"
+
+
+def test_one_check_at_a_time_and_a_stopped_one_is_resumed(cohort, superuser):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from forced_batches.models import ForcedRedemptionBatch
+
+    ids, policy = cohort
+    content = csv_bytes([{"lms_user_id": i, "course_run_key": demo_data.CLOSED_RUN} for i in ids])
+    batch = upload(content, policy=policy, queue=False)
+    # A check is under way elsewhere (its lease is held): a second one leaves the batch alone.
+    ForcedRedemptionBatch.objects.filter(pk=batch.pk).update(check_lease_until=timezone.now() + dt.timedelta(minutes=1))
+    assert services.check_batch(batch.pk).state == BatchState.CHECKING
+    assert not BatchRow.objects.filter(batch=batch).exclude(verdict="unchecked").exists()
+    assert services.resume_batches(stalled_after=dt.timedelta(0)) == {"checks": 0, "runs": 0}
+
+    # That check died: its lease lapses, and the periodic resume checks the batch (inline here).
+    ForcedRedemptionBatch.objects.filter(pk=batch.pk).update(check_lease_until=timezone.now() - dt.timedelta(seconds=1))
+    assert services.resume_batches(stalled_after=dt.timedelta(0)) == {"checks": 1, "runs": 0}
+    batch.refresh_from_db()
+    assert batch.state == BatchState.CHECKED and batch.check_lease_until is None
+    assert summary(batch).redeemable == 6
+
+
+def test_a_stalled_run_is_resumed_and_charges_each_row_once(cohort, superuser):
+    import datetime as dt
+
+    from forced_batches.models import ForcedRedemptionBatch
+
+    ids, policy = cohort
+    batch = upload(csv_bytes([{"lms_user_id": i, "course_run_key": demo_data.CLOSED_RUN} for i in ids]), policy=policy)
+    services.start_batch(batch=batch, actor=superuser, queue=False)  # started; its message was lost
+    runner._run_chunk(ForcedRedemptionBatch.objects.get(pk=batch.pk), 2, {})  # and its worker died after 2 rows
+
+    assert services.resume_batches(stalled_after=dt.timedelta(0)) == {"checks": 0, "runs": 1}
+    batch.refresh_from_db()
+    assert batch.state == BatchState.FINISHED and summary(batch).redeemed == 6
+    assert Transaction.objects.filter(lms_user_id__in=ids).count() == 6
+    assert services.resume_batches(stalled_after=dt.timedelta(0)) == {"checks": 0, "runs": 0}
