@@ -19,26 +19,14 @@ from forced_redemptions.bulk_selectors import check_forced_many
 from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.next_steps import STAFF_SUMMARIES, next_step
 from forced_redemptions.selectors import ForcedCheck
-from forced_redemptions.services import validate_fields
+from forced_redemptions.services import EDITABLE_FIELDS, validate_fields
 from policies import reasons
 
 LEARNER_NOT_LINKED = "learner_email_not_linked"
 EMAIL_MISMATCH = "learner_email_mismatch"
 
-ROW_FIELDS = (
-    "subsidy_access_policy",
-    "lms_user_id",
-    "course_run_key",
-    "content_price_cents",
-    "price_justification",
-    "reason",
-    "learner_first_name",
-    "learner_last_name",
-    "learner_date_of_birth",
-    "learner_terms_accepted_at",
-    "learner_data_share_consent",
-    "external_order_reference",
-)
+# What a row gives a forced redemption: all its editable fields but "wait to redeem" (a batch redeems).
+ROW_FIELDS = tuple(name for name in EDITABLE_FIELDS if name != "wait_to_redeem")
 
 
 def record_fields(row: BatchRow, *, file_reason: str) -> dict:

@@ -11,17 +11,11 @@ check_forced's own answer, so the messages are the same.
 
 from __future__ import annotations
 
-import uuid
-
-from common.errors import DomainError
 from customers.models import EnterpriseCustomerUser
 from forced_redemptions.models import ForcedPolicyRedemption
-from forced_redemptions.selectors import ForcedCheck, check_forced
-from forced_redemptions.services import redemption_metadata
+from forced_redemptions.selectors import ForcedCheck, check_forced, verdict_check, verdict_numbers
 from forced_redemptions.services.validation import standing_pairs
-from fulfillment.backends import EnrollmentRequest
 from fulfillment.models import Enrollment
-from fulfillment.services import check_enrollable
 from policies.redeemability import build_context, evaluate, read_content
 from policies.strategies import PolicyStrategy
 from subsidies import selectors as ledger_reads
@@ -102,28 +96,11 @@ class _Shared:
         verdict = evaluate(ctx)
         if not verdict.can_redeem:
             return check_forced(record)  # its own words for the refusal
-        numbers = {
-            "price_cents": verdict.price_cents,
-            "balance_cents": verdict.balance_cents,
-            "policy_spent_cents": verdict.policy_spent_cents,
-            "policy_spend_available_cents": verdict.policy_spend_available_cents,
-        }
         if (record.lms_user_id, run.pk) in self.enrolled:
             return ForcedCheck(
                 False,
                 ALREADY_ENROLLED,
                 f"Learner {record.lms_user_id} is already enrolled in {run.key}: there is nothing to force.",
-                **numbers,
+                **verdict_numbers(verdict),
             )
-        request = EnrollmentRequest(
-            lms_user_id=record.lms_user_id,
-            run=run,
-            transaction_uuid=uuid.uuid4(),
-            data_sharing_consent_required=self.policy.customer.data_sharing_consent_required,
-            metadata=redemption_metadata(record, is_exec_ed=False) | {"allow_late_enrollment": True},
-        )
-        try:
-            check_enrollable(request)
-        except DomainError as error:
-            return ForcedCheck(False, error.reason, error.message, **numbers)
-        return ForcedCheck(True, None, f"Redeemable: {verdict.price_cents} cents would be charged.", **numbers)
+        return verdict_check(record, run, verdict)

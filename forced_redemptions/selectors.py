@@ -100,27 +100,39 @@ def check_forced(record: ForcedPolicyRedemption) -> ForcedCheck:
     verdict = can_redeem(
         policy, lms_user_id=record.lms_user_id, content_key=run.key, forced=True, price_cents=record.content_price_cents
     )
-    numbers = {
+    return verdict_check(record, run, verdict)
+
+
+def verdict_check(record: ForcedPolicyRedemption, run, verdict) -> ForcedCheck:
+    """The check's answer from `can_redeem`'s verdict: refused, or what fulfillment would say of it."""
+    numbers = verdict_numbers(verdict)
+    if not verdict.can_redeem:
+        return ForcedCheck(False, verdict.reason, verdict.user_message, **numbers)
+    try:
+        check_enrollable(dry_enrollment_request(record, run))
+    except DomainError as error:
+        return ForcedCheck(False, error.reason, error.message, **numbers)
+    return ForcedCheck(True, None, f"Redeemable: {verdict.price_cents} cents would be charged.", **numbers)
+
+
+def verdict_numbers(verdict) -> dict[str, int | None]:
+    return {
         "price_cents": verdict.price_cents,
         "balance_cents": verdict.balance_cents,
         "policy_spent_cents": verdict.policy_spent_cents,
         "policy_spend_available_cents": verdict.policy_spend_available_cents,
     }
-    if not verdict.can_redeem:
-        return ForcedCheck(False, verdict.reason, verdict.user_message, **numbers)
-    metadata = redemption_metadata(record, is_exec_ed=run.course.is_exec_ed) | {"allow_late_enrollment": True}
-    request = EnrollmentRequest(
+
+
+def dry_enrollment_request(record: ForcedPolicyRedemption, run) -> EnrollmentRequest:
+    """What redeeming the record would ask fulfillment (with a throwaway transaction uuid): for checks."""
+    return EnrollmentRequest(
         lms_user_id=record.lms_user_id,
         run=run,
         transaction_uuid=uuid.uuid4(),
-        data_sharing_consent_required=policy.customer.data_sharing_consent_required,
-        metadata=metadata,
+        data_sharing_consent_required=record.subsidy_access_policy.customer.data_sharing_consent_required,
+        metadata=redemption_metadata(record, is_exec_ed=run.course.is_exec_ed) | {"allow_late_enrollment": True},
     )
-    try:
-        check_enrollable(request)
-    except DomainError as error:
-        return ForcedCheck(False, error.reason, error.message, **numbers)
-    return ForcedCheck(True, None, f"Redeemable: {verdict.price_cents} cents would be charged.", **numbers)
 
 
 def require_redeemable_input(record: ForcedPolicyRedemption) -> None:
@@ -193,13 +205,7 @@ def require_redeemable_input(record: ForcedPolicyRedemption) -> None:
 
 def _exec_ed_problems(record: ForcedPolicyRedemption, run) -> list[tuple[str, str, str | None]]:
     """What the exec-ed provider would miss: the fulfillment check itself, on the metadata the redemption sends."""
-    request = EnrollmentRequest(
-        lms_user_id=record.lms_user_id,
-        run=run,
-        transaction_uuid=uuid.uuid4(),
-        data_sharing_consent_required=record.subsidy_access_policy.customer.data_sharing_consent_required,
-        metadata=redemption_metadata(record, is_exec_ed=True) | {"allow_late_enrollment": True},
-    )
+    request = dry_enrollment_request(record, run)  # an exec-ed run
     try:
         check_enrollable(request)
     except MissingExecEdData as error:
