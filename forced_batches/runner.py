@@ -24,6 +24,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from common.errors import LockWaitTimeout
+from forced_batches import selectors
 from forced_batches.checks import record_fields
 from forced_batches.models import BatchRow, BatchState, ForcedRedemptionBatch, Outcome, Verdict
 from forced_redemptions.models import ForcedPolicyRedemption
@@ -45,7 +46,7 @@ def run_batch(batch_uuid, *, chunk: int | None = None) -> ForcedRedemptionBatch:
     size = chunk or (1 if get_backend().remote else LOCAL_CHUNK)
     contents: dict = {}  # the runs and their catalog membership, read once for the batch
     timeouts = 0
-    while _state(batch) == BatchState.RUNNING:
+    while selectors.state_of(batch) == BatchState.RUNNING:
         try:
             if not _run_chunk(batch, size, contents):
                 break
@@ -114,7 +115,3 @@ def _skip(row: BatchRow, reason: str, message: str) -> None:
     row.outcome, row.outcome_reason, row.outcome_message = Outcome.SKIPPED, reason, message
     row.processed_at = timezone.now()
     row.save(update_fields=["outcome", "outcome_reason", "outcome_message", "processed_at"])
-
-
-def _state(batch) -> str:
-    return ForcedRedemptionBatch.objects.filter(pk=batch.pk).values_list("state", flat=True).first()

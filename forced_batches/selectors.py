@@ -73,6 +73,11 @@ _ERRORED = _RUN & Q(forced_redemption__redeemed_at__isnull=True, forced_redempti
 _PENDING = _RUN & Q(forced_redemption__redeemed_at__isnull=True, forced_redemption__errored_at__isnull=True)
 
 
+def state_of(batch: ForcedRedemptionBatch) -> str:
+    """The batch's state as stored now (another process may have cancelled it)."""
+    return ForcedRedemptionBatch.objects.filter(pk=batch.pk).values_list("state", flat=True).first()
+
+
 def summary(batch: ForcedRedemptionBatch, *, with_policies: bool = True) -> BatchSummary:
     rows = BatchRow.objects.filter(batch=batch)
     numbers = rows.aggregate(

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.errors import InvalidInput
-from forced_batches import checks
+from forced_batches import checks, selectors
 from forced_batches.csv_input import FileDigest, FileRejected, read_rows
 from forced_batches.errors import BatchFileRejected, BatchNotCancellable, BatchNotStartable
 from forced_batches.models import BatchRow, BatchState, ForcedRedemptionBatch, Outcome, Verdict, record_uuid_for
@@ -132,7 +132,7 @@ def check_batch(batch_uuid) -> ForcedRedemptionBatch:
         BatchRow.objects.bulk_update(
             unchecked, ["verdict", "check_reason", "check_message", "price_cents", "lms_user_id"]
         )
-        if _state(batch) == BatchState.CANCELLED or not _take_check_lease(batch, renew=True):
+        if selectors.state_of(batch) == BatchState.CANCELLED or not _take_check_lease(batch, renew=True):
             return ForcedRedemptionBatch.objects.get(pk=batch.pk)
     ForcedRedemptionBatch.objects.filter(pk=batch.pk, state=BatchState.CHECKING).update(
         state=BatchState.CHECKED, checked_at=timezone.now(), modified=timezone.now(), check_lease_until=None
@@ -237,10 +237,6 @@ def cancel_batch(*, batch: ForcedRedemptionBatch, actor) -> ForcedRedemptionBatc
         processed_at=now,
     )
     return current
-
-
-def _state(batch) -> str:
-    return ForcedRedemptionBatch.objects.filter(pk=batch.pk).values_list("state", flat=True).first()
 
 
 def _queue(task_name: str, batch_uuid) -> None:

@@ -16,8 +16,8 @@ from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.selectors import ForcedCheck, check_forced, verdict_check, verdict_numbers
 from forced_redemptions.services.validation import standing_pairs
 from fulfillment.models import Enrollment
-from policies.redeemability import build_context, evaluate, read_content
-from policies.strategies import PolicyStrategy
+from policies.redeemability import build_context, evaluate, read_content_once
+from policies.strategies import reads_and_writes_nothing_of_its_own
 from subsidies import selectors as ledger_reads
 
 ALREADY_ENROLLED = "already_enrolled"
@@ -34,18 +34,13 @@ def check_forced_many(records: list[ForcedPolicyRedemption], *, contents: dict |
     return [shared.check(record) for record in records]
 
 
-def _plain_strategy(policy) -> bool:
-    strategy = type(policy.strategy)
-    return all(getattr(strategy, hook) is getattr(PolicyStrategy, hook) for hook in ("load", "prepare_forced"))
-
-
 class _Shared:
     def __init__(self, policy, records, contents: dict) -> None:
         self.policy = policy
         self.contents = contents
         ids = {record.lms_user_id for record in records}
         keys = {record.course_run_key for record in records}
-        self.plain = _plain_strategy(policy)
+        self.plain = reads_and_writes_nothing_of_its_own(policy.strategy)
         self.links = {
             link.lms_user_id: link
             for link in EnterpriseCustomerUser.objects.filter(customer_id=policy.customer_id, lms_user_id__in=ids)
@@ -60,10 +55,7 @@ class _Shared:
         self.totals = ledger_reads.running_totals(subsidy=policy.subsidy_id, policy_uuid=policy.pk)
 
     def _content(self, key: str):
-        cache_key = (self.policy.pk, self.policy.catalog_id, key)
-        if cache_key not in self.contents:
-            self.contents[cache_key] = read_content(self.policy, key)
-        return self.contents[cache_key]
+        return read_content_once(self.contents, self.policy, key)
 
     def check(self, record: ForcedPolicyRedemption) -> ForcedCheck:
         content = self._content(record.course_run_key)

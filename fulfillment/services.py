@@ -89,15 +89,10 @@ def _check_exec_ed_data(request: EnrollmentRequest) -> None:
         )
 
 
-def record_enrollment(request: EnrollmentRequest, *, external_order_reference: str = "") -> Enrollment:
-    """Write the enrollment a redemption made (locally, or downstream and mirrored here).
-
-    One active enrollment per learner and run: a second one is refused (EnrollmentRefused). One statement,
-    `INSERT ... ON CONFLICT DO NOTHING RETURNING` (SQLite and PostgreSQL alike): a conflict inserts nothing
-    and aborts nothing, so the caller's unit goes on (to settle the redemption failed) without a savepoint.
-    """
+def new_enrollment(request: EnrollmentRequest, *, external_order_reference: str = "") -> Enrollment:
+    """The active enrollment a redemption makes, not written yet."""
     now = timezone.now()
-    enrollment = Enrollment(
+    return Enrollment(
         uuid=uuid.uuid4(),
         created=now,
         modified=now,
@@ -107,6 +102,16 @@ def record_enrollment(request: EnrollmentRequest, *, external_order_reference: s
         transaction_uuid=request.transaction_uuid,
         external_order_reference=external_order_reference,
     )
+
+
+def record_enrollment(request: EnrollmentRequest, *, external_order_reference: str = "") -> Enrollment:
+    """Write the enrollment a redemption made (locally, or downstream and mirrored here).
+
+    One active enrollment per learner and run: a second one is refused (EnrollmentRefused). One statement,
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING` (SQLite and PostgreSQL alike): a conflict inserts nothing
+    and aborts nothing, so the caller's unit goes on (to settle the redemption failed) without a savepoint.
+    """
+    enrollment = new_enrollment(request, external_order_reference=external_order_reference)
     if not insert_new(enrollment, on_conflict_do_nothing=True):
         raise EnrollmentRefused(
             f"Learner {request.lms_user_id} is already enrolled in {request.run.key}.",

@@ -154,6 +154,15 @@ def read_content(
     )
 
 
+def read_content_once(contents: dict, policy: SubsidyAccessPolicy, content_key: str) -> ContentRead:
+    """`read_content`, kept in `contents` (the caller's, e.g. for a whole batch): a run and its catalog
+    membership are read once however many rows name them."""
+    key = (policy.pk, policy.catalog_id, content_key)
+    if key not in contents:
+        contents[key] = read_content(policy, content_key)
+    return contents[key]
+
+
 def _in_groups(policy_pk) -> Exists:
     groups = _policy_groups(policy_pk).values("enterprisegroup_id")
     return Exists(

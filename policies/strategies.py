@@ -41,6 +41,14 @@ class PolicyStrategy:
         """Inside the unit of work, after the enrollment."""
 
 
+def reads_and_writes_nothing_of_its_own(strategy: PolicyStrategy) -> bool:
+    """A type whose redemption has no hooks of its own (not the assigned one): what bulk steps may batch."""
+    return all(
+        getattr(type(strategy), hook) is getattr(PolicyStrategy, hook)
+        for hook in ("load", "prepare_forced", "after_redeem")
+    )
+
+
 class PerLearnerEnrollmentStrategy(PolicyStrategy):
     def learner_reason(self, ctx: RedemptionContext) -> str | None:
         limit = ctx.policy.per_learner_enrollment_limit

@@ -113,7 +113,7 @@ def deposit(
         return created, True
 
 
-def open_redemption(
+def new_redemption(
     *,
     transaction_uuid: uuid.UUID,
     subsidy: Subsidy,
@@ -128,13 +128,8 @@ def open_redemption(
     metadata: dict[str, Any],
     fulfillment_identifier: str | None = None,
 ) -> Transaction:
-    """Write a spend: pending, or already committed when the caller fulfilled it first in the same unit
-    (`fulfillment_identifier`, the enrollment made). Caller holds the subsidy lock and settles a pending one.
-
-    No savepoint of its own (no SAVEPOINT/RELEASE round trips under the subsidy lock): the
-    TransactionCreationError raised here rolls back the caller's unit.
-    """
-    entry = Transaction(
+    """A spend, not written yet: pending, or committed when fulfilled already (`fulfillment_identifier`)."""
+    return Transaction(
         uuid=transaction_uuid,
         subsidy=subsidy,
         idempotency_key=idempotency_key,
@@ -149,11 +144,22 @@ def open_redemption(
         subsidy_access_policy_uuid=policy_uuid,
         metadata=metadata,
     )
+
+
+def open_redemption(**fields: Any) -> Transaction:
+    """Write a spend (`new_redemption`'s fields): pending, or already committed when the caller fulfilled it
+    first in the same unit (`fulfillment_identifier`, the enrollment made). Caller holds the subsidy lock and
+    settles a pending one.
+
+    No savepoint of its own (no SAVEPOINT/RELEASE round trips under the subsidy lock): the
+    TransactionCreationError raised here rolls back the caller's unit.
+    """
+    entry = new_redemption(**fields)
     try:
         insert_new(entry)
     except IntegrityError as error:
         raise TransactionCreationError(
-            f"A transaction with idempotency key {idempotency_key!r} already exists in this ledger."
+            f"A transaction with idempotency key {entry.idempotency_key!r} already exists in this ledger."
         ) from error
     return entry
 

@@ -23,7 +23,7 @@ from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, Fo
 from forced_redemptions.services.attempts import announce, creation_history, redeemed_message, user_or_none
 from forced_redemptions.services.redemption import create_forced_redemption, redemption_metadata
 from forced_redemptions.services.validation import standing_pairs, validate_fields
-from policies.redeemability import ContentRead, read_content
+from policies.redeemability import read_content_once
 from policies.services.bulk import ForcedItem, reserve_forced_many
 
 
@@ -79,13 +79,6 @@ def _force_one(actor, record_uuid: uuid.UUID, fields: dict[str, Any]) -> Forced:
     return Forced(record_uuid, True)
 
 
-def _content(contents: dict, policy, key: str) -> ContentRead:
-    cache_key = (policy.pk, policy.catalog_id, key)
-    if cache_key not in contents:
-        contents[cache_key] = read_content(policy, key)
-    return contents[cache_key]
-
-
 def _force_in_bulk(actor, group, contents) -> tuple[list[uuid.UUID], list[tuple[uuid.UUID, dict[str, Any]]]]:
     """(uuids of the records made, rows left for the single unit) for rows under one policy."""
     policy = group[0][1]["subsidy_access_policy"]
@@ -99,7 +92,7 @@ def _force_in_bulk(actor, group, contents) -> tuple[list[uuid.UUID], list[tuple[
     items: list[ForcedItem] = []
     rest = []
     for record_uuid, fields in group:
-        content = _content(contents, policy, fields["course_run_key"])
+        content = read_content_once(contents, policy, fields["course_run_key"])
         plain = not fields.get("wait_to_redeem") and content.run is not None and not content.run.course.is_exec_ed
         if not plain or (fields["lms_user_id"], fields["course_run_key"]) in standing:
             rest.append((record_uuid, fields))

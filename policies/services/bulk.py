@@ -18,27 +18,32 @@ transaction for it, and every row the checks refuse (the single unit records the
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from common.errors import DomainError
 from common.locking import bound_lock_wait, lock_errors_as_domain
 from customers.models import EnterpriseCustomerUser
 from fulfillment import services as fulfillment
-from fulfillment.backends import EnrollmentRequest, get_backend
+from fulfillment.backends import get_backend
 from fulfillment.models import Enrollment
+from policies.errors import TooManyFailedRedemptions
 from policies.models import SubsidyAccessPolicy
 from policies.redeemability import ContentRead, build_context, evaluate
-from policies.services.redemption import _LOCKED_POLICY, _bounded_metadata, idempotency_key
-from policies.strategies import PolicyStrategy
+from policies.services.redemption import (
+    _LOCKED_POLICY,
+    _bounded_metadata,
+    _refuse_after_repeated_failures,
+    enrollment_request,
+    idempotency_key,
+    redemption_entry,
+)
+from policies.strategies import reads_and_writes_nothing_of_its_own
 from subsidies import selectors as ledger_reads
 from subsidies import services as ledger
-from subsidies.models import Transaction, TransactionState
+from subsidies.models import Transaction
 
 
 @dataclass
@@ -66,7 +71,7 @@ def reserve_forced_many(
     Call it inside a transaction (atomic block) that the caller commits; nothing here commits. Raises only
     LockWaitTimeout (nothing written); a refusal of a row is a deferral, never an error.
     """
-    if get_backend().remote or not _plain(policy) or not items:
+    if get_backend().remote or not reads_and_writes_nothing_of_its_own(policy.strategy) or not items:
         return [], list(items)
     with lock_errors_as_domain():
         bound_lock_wait()
@@ -76,14 +81,6 @@ def reserve_forced_many(
             return [], list(items)
         locked.subsidy = subsidy
         return _Step(locked, items).run()
-
-
-def _plain(policy: SubsidyAccessPolicy) -> bool:
-    """A policy type whose redemption reads and writes nothing of its own (not the assigned one)."""
-    strategy = type(policy.strategy)
-    return all(
-        getattr(strategy, hook) is getattr(PolicyStrategy, hook) for hook in ("load", "prepare_forced", "after_redeem")
-    )
 
 
 class _Step:
@@ -135,8 +132,9 @@ class _Step:
             policy.subsidy_id, run.key
         ):
             return None
-        since = self.now - dt.timedelta(days=1)  # as the single unit counts repeated failures
-        if len(learner.recent_failures(run.key, since=since)) >= settings.MAX_FAILED_REDEMPTIONS_PER_DAY:
+        try:
+            _refuse_after_repeated_failures(learner, item.lms_user_id, run.key)
+        except TooManyFailedRedemptions:
             return None
         link.in_groups = False
         ctx = build_context(
@@ -156,46 +154,14 @@ class _Step:
         verdict = evaluate(ctx)
         if not verdict.can_redeem:
             return None
-        metadata = _bounded_metadata(item.metadata)
-        metadata.pop("allow_late_enrollment", None)
-        metadata["allow_late_enrollment"] = True  # forcing skips the deadline, as in the single unit
-        request = EnrollmentRequest(
-            lms_user_id=item.lms_user_id,
-            run=run,
-            transaction_uuid=uuid.uuid4(),
-            data_sharing_consent_required=policy.customer.data_sharing_consent_required,
-            metadata=metadata,
-            customer_uuid=policy.customer_id,
-            price_cents=verdict.price_cents,
-        )
+        request = enrollment_request(ctx, _bounded_metadata(item.metadata), verdict.price_cents)
         try:
             fulfillment.check_enrollable(request)
         except DomainError:
             return None
-        enrollment = Enrollment(
-            uuid=uuid.uuid4(),
-            created=self.now,
-            modified=self.now,
-            lms_user_id=item.lms_user_id,
-            course_run=run,
-            forced=True,
-            transaction_uuid=request.transaction_uuid,
-        )
-        entry = Transaction(
-            uuid=request.transaction_uuid,
-            subsidy=policy.subsidy,
-            idempotency_key=key,
-            quantity=-verdict.price_cents,
-            state=TransactionState.COMMITTED,
-            fulfillment_identifier=str(enrollment.pk),
-            lms_user_id=item.lms_user_id,
-            lms_user_email=link.email,
-            content_key=run.key,
-            parent_content_key=run.course.key,
-            content_title=run.course.title,
-            subsidy_access_policy_uuid=policy.pk,
-            metadata=metadata,
-        )
+        enrollment = fulfillment.new_enrollment(request)
+        # Written settled, as the single local unit writes it: enrolled first, then the committed entry.
+        entry = ledger.new_redemption(**redemption_entry(ctx, request, key), fulfillment_identifier=str(enrollment.pk))
         self.balance -= verdict.price_cents
         self.spent += verdict.price_cents
         self.redemptions += 1

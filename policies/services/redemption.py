@@ -296,42 +296,53 @@ def _reserve_checked(
     verdict = evaluate(ctx)
     if not verdict.can_redeem:
         raise RedemptionRefused(verdict.reason, verdict=verdict)
-    metadata = attempt.metadata
-    # Only forcing, an operator or the policy's late window may enroll late; a caller's own flag does not count.
-    metadata.pop("allow_late_enrollment", None)
-    if ctx.forced or ctx.late_enrollment or policy.is_late_redemption_allowed(ctx.now):
-        metadata["allow_late_enrollment"] = True
-    request = EnrollmentRequest(
-        lms_user_id=ctx.lms_user_id,
-        run=ctx.run,
-        transaction_uuid=uuid.uuid4(),  # the ledger entry's uuid, known before it is written
-        data_sharing_consent_required=policy.customer.data_sharing_consent_required,
-        metadata=metadata,
-        customer_uuid=policy.customer_id,
-        price_cents=verdict.price_cents,
-    )
+    request = enrollment_request(ctx, attempt.metadata, verdict.price_cents)
     fulfillment.check_enrollable(request)  # refuse before anything is charged
     attempt.price_cents = verdict.price_cents
     # Settled inline (no network in between): enroll first, so the entry is written once, already settled.
     identifier, failure = settlement.fulfil_inline(request) if settle_inline else ("", None)
     entry = ledger.open_redemption(
-        transaction_uuid=request.transaction_uuid,
-        subsidy=policy.subsidy,
-        idempotency_key=attempt.idempotency_key,
-        price_cents=verdict.price_cents,
-        lms_user_id=ctx.lms_user_id,
-        lms_user_email=ctx.link.email,
-        content_key=ctx.run.key,
-        parent_content_key=ctx.run.course.key,
-        content_title=ctx.run.course.title,
-        policy_uuid=policy.pk,
-        metadata=metadata,
+        **redemption_entry(ctx, request, attempt.idempotency_key),
         fulfillment_identifier=identifier or None,  # written settled when fulfilled inline
     )
     policy.strategy.after_redeem(ctx, entry.uuid)
     if failure is not None:
         settlement.settle_failed(entry, failure)
     return entry, request, failure
+
+
+def enrollment_request(ctx: RedemptionContext, metadata: dict[str, Any], price_cents: int) -> EnrollmentRequest:
+    """What fulfillment is asked for the redemption `ctx` decided, its price known; `metadata` travels with it."""
+    # Only forcing, an operator or the policy's late window may enroll late; a caller's own flag does not count.
+    metadata.pop("allow_late_enrollment", None)
+    if ctx.forced or ctx.late_enrollment or ctx.policy.is_late_redemption_allowed(ctx.now):
+        metadata["allow_late_enrollment"] = True
+    return EnrollmentRequest(
+        lms_user_id=ctx.lms_user_id,
+        run=ctx.run,
+        transaction_uuid=uuid.uuid4(),  # the ledger entry's uuid, known before it is written
+        data_sharing_consent_required=ctx.policy.customer.data_sharing_consent_required,
+        metadata=metadata,
+        customer_uuid=ctx.policy.customer_id,
+        price_cents=price_cents,
+    )
+
+
+def redemption_entry(ctx: RedemptionContext, request: EnrollmentRequest, idempotency_key: str) -> dict[str, Any]:
+    """The ledger entry's fields for a redemption (subsidies.services.new_redemption takes them)."""
+    return {
+        "transaction_uuid": request.transaction_uuid,
+        "subsidy": ctx.policy.subsidy,
+        "idempotency_key": idempotency_key,
+        "price_cents": request.price_cents,
+        "lms_user_id": ctx.lms_user_id,
+        "lms_user_email": ctx.link.email,
+        "content_key": ctx.run.key,
+        "parent_content_key": ctx.run.course.key,
+        "content_title": ctx.run.course.title,
+        "policy_uuid": ctx.policy.pk,
+        "metadata": request.metadata,
+    }
 
 
 def create_ledger_transaction(
