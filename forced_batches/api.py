@@ -104,7 +104,10 @@ class BatchSerializer(serializers.ModelSerializer):
 
     def _summary(self, batch) -> selectors.BatchSummary:
         if not hasattr(batch, "_summary"):
-            batch._summary = selectors.summary(batch, with_policies=self.context.get("with_policies", False))
+            if hasattr(batch, "numbers_checked"):  # a list's batch, annotated (selectors.with_numbers)
+                batch._summary = selectors.list_summary(batch)
+            else:
+                batch._summary = selectors.summary(batch, with_policies=self.context.get("with_policies", False))
         return batch._summary
 
     @extend_schema_field(CountsSerializer)
@@ -191,7 +194,8 @@ class BatchList(generics.ListCreateAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def get_queryset(self):
-        return ForcedRedemptionBatch.objects.select_related("created_by", "started_by", "cancelled_by")
+        batches = ForcedRedemptionBatch.objects.select_related("created_by", "started_by", "cancelled_by")
+        return selectors.with_numbers(batches).order_by("-created")
 
     def get(self, request, *args, **kwargs):
         _require_view(request)

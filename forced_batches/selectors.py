@@ -66,11 +66,49 @@ class BatchSummary:
         }
 
 
-# A run row is as its forced redemption is now: a pending one settles later, when the downstream answers.
-_RUN = Q(outcome=Outcome.RUN)
-_REDEEMED = _RUN & Q(forced_redemption__redeemed_at__isnull=False)
-_ERRORED = _RUN & Q(forced_redemption__redeemed_at__isnull=True, forced_redemption__errored_at__isnull=False)
-_PENDING = _RUN & Q(forced_redemption__redeemed_at__isnull=True, forced_redemption__errored_at__isnull=True)
+_NUMBERS = ("checked", "redeemable", "refused", "redeemed", "pending", "errored", "skipped", "charged", "to_charge")
+
+
+def _numbers(prefix: str = "") -> dict:
+    """The counts and sums of a batch's rows, as aggregates over its rows (`prefix` "rows__": annotations of
+    batches). A run row is as its forced redemption is now: a pending one settles later, when the downstream
+    answers."""
+
+    def q(**lookups) -> Q:
+        return Q(**{f"{prefix}{name}": value for name, value in lookups.items()})
+
+    run = q(outcome=Outcome.RUN)
+    redeemed = run & q(forced_redemption__redeemed_at__isnull=False)
+    errored = run & q(forced_redemption__redeemed_at__isnull=True, forced_redemption__errored_at__isnull=False)
+    pending = run & q(forced_redemption__redeemed_at__isnull=True, forced_redemption__errored_at__isnull=True)
+    row = f"{prefix}pk" if prefix else "pk"
+    return {
+        "checked": Count(row, filter=~q(verdict=Verdict.UNCHECKED)),
+        "redeemable": Count(row, filter=q(verdict=Verdict.REDEEMABLE)),
+        "refused": Count(row, filter=q(verdict=Verdict.REFUSED)),
+        "redeemed": Count(row, filter=redeemed),
+        "pending": Count(row, filter=pending),
+        "errored": Count(row, filter=errored),
+        "skipped": Count(row, filter=q(outcome=Outcome.SKIPPED)),
+        "charged": Sum(f"{prefix}forced_redemption__charged_cents", filter=redeemed),
+        "to_charge": Sum(f"{prefix}price_cents", filter=q(verdict=Verdict.REDEEMABLE)),
+    }
+
+
+def with_numbers(batches):
+    """Batches annotated with their rows' counts and sums in the same query (a list's one query, not one per
+    batch); `summary` reads them from there."""
+    return batches.annotate(**{f"numbers_{name}": expression for name, expression in _numbers("rows__").items()})
+
+
+def _summary_of(batch: ForcedRedemptionBatch, numbers: dict) -> BatchSummary:
+    return BatchSummary(
+        total=batch.total_rows,
+        **{name: numbers[name] for name in ("checked", "redeemable", "refused", "redeemed", "pending", "errored")},
+        skipped=numbers["skipped"],
+        charged_cents=numbers["charged"] or 0,
+        to_charge_cents=numbers["to_charge"] or 0,
+    )
 
 
 def state_of(batch: ForcedRedemptionBatch) -> str:
@@ -78,26 +116,14 @@ def state_of(batch: ForcedRedemptionBatch) -> str:
     return ForcedRedemptionBatch.objects.filter(pk=batch.pk).values_list("state", flat=True).first()
 
 
+def list_summary(batch: ForcedRedemptionBatch) -> BatchSummary:
+    """The counts of a batch read through `with_numbers` (no refusals by reason, no policy totals)."""
+    return _summary_of(batch, {name: getattr(batch, f"numbers_{name}") for name in _NUMBERS})
+
+
 def summary(batch: ForcedRedemptionBatch, *, with_policies: bool = True) -> BatchSummary:
     rows = BatchRow.objects.filter(batch=batch)
-    numbers = rows.aggregate(
-        checked=Count("pk", filter=~Q(verdict=Verdict.UNCHECKED)),
-        redeemable=Count("pk", filter=Q(verdict=Verdict.REDEEMABLE)),
-        refused=Count("pk", filter=Q(verdict=Verdict.REFUSED)),
-        redeemed=Count("pk", filter=_REDEEMED),
-        pending=Count("pk", filter=_PENDING),
-        errored=Count("pk", filter=_ERRORED),
-        skipped=Count("pk", filter=Q(outcome=Outcome.SKIPPED)),
-        charged=Sum("forced_redemption__charged_cents", filter=_REDEEMED),
-        to_charge=Sum("price_cents", filter=Q(verdict=Verdict.REDEEMABLE)),
-    )
-    result = BatchSummary(
-        total=batch.total_rows,
-        **{name: numbers[name] for name in ("checked", "redeemable", "refused", "redeemed", "pending", "errored")},
-        skipped=numbers["skipped"],
-        charged_cents=numbers["charged"] or 0,
-        to_charge_cents=numbers["to_charge"] or 0,
-    )
+    result = _summary_of(batch, rows.aggregate(**_numbers()))
     by_reason = rows.filter(verdict=Verdict.REFUSED).values("check_reason").annotate(n=Count("pk")).order_by("-n")
     result.refused_by_reason = {item["check_reason"]: item["n"] for item in by_reason}
     if with_policies:

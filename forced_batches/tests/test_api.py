@@ -188,3 +188,28 @@ def test_a_restart_runs_only_what_is_left(demo):
     assert restarted["state"] == "finished" and restarted["counts"]["redeemed"] == 4
     for lms_user_id in ids:
         assert Transaction.objects.filter(lms_user_id=lms_user_id).count() == 1
+
+
+def test_the_list_reads_its_batches_counts_in_one_query_however_many(demo):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    policy = cohort_policy()
+    ids = link_cohort(3)
+    api = staff_client(FORCE)
+    content = csv_bytes([{"lms_user_id": ids[0], "course_run_key": demo_data.CLOSED_RUN}])
+    _post_file(api, content, subsidy_access_policy=str(policy.pk))
+
+    def listed() -> tuple[int, list]:
+        with CaptureQueriesContext(connection) as queries:
+            body = api.get(BATCHES).json()
+        return len(queries), body["results"]
+
+    one, results = listed()
+    assert results[0]["counts"]["redeemable"] == 1 and results[0]["to_charge_cents"] == 10_000
+    for lms_user_id in ids[1:]:
+        _post_file(api, csv_bytes([{"lms_user_id": lms_user_id, "course_run_key": demo_data.CLOSED_RUN}]),
+                   subsidy_access_policy=str(policy.pk))  # fmt: skip
+    three, results = listed()
+    assert len(results) == 3 and three == one
+    assert [r["counts"]["total"] for r in results] == [1, 1, 1]
