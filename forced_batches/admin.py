@@ -11,8 +11,6 @@ and the results. A thin adapter over forced_batches.services; a batch changes on
 
 from __future__ import annotations
 
-import uuid
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -181,18 +179,7 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/forced_batches/forcedredemptionbatch/batch.html", context)
 
     def start_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        batch = self._batch(request, object_id, force=True)
-        try:
-            batch = services.start_batch(batch=batch, actor=request.user)
-        except DomainError as error:
-            messages.error(request, f"Not started: {error.message} ({error.reason})")
-        else:
-            self.log_change(request, batch, "Started.")
-            batch.refresh_from_db()
-            messages.add_message(request, *_run_message(batch))
-        return HttpResponseRedirect(self._url("change", batch))
+        return self._act(request, object_id, services.start_batch, "started", _run_message)
 
     def check_view(self, request, object_id):
         """Check the rows a stopped check left (its worker died, or the server stopped mid-request)."""
@@ -204,20 +191,21 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(self._url("change", batch))
 
     def cancel_view(self, request, object_id):
+        return self._act(request, object_id, services.cancel_batch, "cancelled", _cancel_message)
+
+    def _act(self, request, object_id, service, done: str, message):
+        """POST only: `service` on the batch as the staff user, logged, and what it did (or why not) said."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         batch = self._batch(request, object_id, force=True)
         try:
-            batch = services.cancel_batch(batch=batch, actor=request.user)
+            batch = service(batch=batch, actor=request.user)
         except DomainError as error:
-            messages.error(request, f"Not cancelled: {error.message} ({error.reason})")
+            messages.error(request, f"Not {done}: {error.message} ({error.reason})")
         else:
-            self.log_change(request, batch, "Cancelled.")
-            numbers = selectors.summary(batch, with_policies=False)
-            messages.warning(
-                request,
-                f"Cancelled. {numbers.redeemed} redeemed before it stopped; {numbers.skipped} skipped, not charged.",
-            )
+            self.log_change(request, batch, f"{done.capitalize()}.")
+            batch.refresh_from_db()
+            messages.add_message(request, *message(batch))
         return HttpResponseRedirect(self._url("change", batch))
 
     def progress_view(self, request, object_id):
@@ -252,20 +240,13 @@ class ForcedRedemptionBatchAdmin(admin.ModelAdmin):
             raise PermissionDenied(missing_force_permission("Running a batch of forced redemptions"))
         if not force and not can_view(request.user):
             raise PermissionDenied("Reading a batch needs the permission to view forced redemptions.")
-        batch = ForcedRedemptionBatch.objects.filter(pk=_uuid_or_none(unquote(object_id))).first()
+        batch = self.get_object(request, unquote(object_id))  # None for an unknown or malformed uuid
         if batch is None:
             raise Http404("No such forced redemption batch.")
         return batch
 
     def _url(self, name: str, batch) -> str:
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[batch.pk])
-
-
-def _uuid_or_none(value: str):
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _policy_view(total: selectors.PolicyTotal) -> dict:
@@ -281,6 +262,13 @@ def _policy_view(total: selectors.PolicyTotal) -> dict:
         "spend_left": "no limit" if limit_left is None else format_cents(limit_left),
         "spend_left_after": "no limit" if limit_left is None else format_cents(limit_left - total.charge_cents),
     }
+
+
+def _cancel_message(batch: ForcedRedemptionBatch) -> tuple[int, str]:
+    numbers = selectors.summary(batch, with_policies=False)
+    return messages.WARNING, (
+        f"Cancelled. {numbers.redeemed} redeemed before it stopped; {numbers.skipped} skipped, not charged."
+    )
 
 
 def _run_message(batch: ForcedRedemptionBatch) -> tuple[int, str]:
