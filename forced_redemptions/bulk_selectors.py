@@ -23,20 +23,24 @@ from subsidies import selectors as ledger_reads
 ALREADY_ENROLLED = "already_enrolled"
 
 
-def check_forced_many(records: list[ForcedPolicyRedemption], *, contents: dict | None = None) -> list[ForcedCheck]:
-    """check_forced of each record (unsaved, all under one policy), in order. `contents`: a cache of the runs'
-    reads the caller may keep across calls (policy, catalog, run key) → ContentRead."""
+def check_forced_many(
+    records: list[ForcedPolicyRedemption], *, contents: dict | None = None, refuse_enrolled: bool = True
+) -> list[ForcedCheck]:
+    """check_forced of each record (all under one policy, none redeemed), in order. `contents`: a cache of the
+    runs' reads the caller may keep across calls (policy, catalog, run key) → ContentRead. `refuse_enrolled=False`:
+    exactly check_forced's answers (no `already_enrolled`)."""
     if not records:
         return []
     contents = {} if contents is None else contents
     policy = records[0].subsidy_access_policy
-    shared = _Shared(policy, records, contents)
+    shared = _Shared(policy, records, contents, refuse_enrolled=refuse_enrolled)
     return [shared.check(record) for record in records]
 
 
 class _Shared:
-    def __init__(self, policy, records, contents: dict) -> None:
+    def __init__(self, policy, records, contents: dict, *, refuse_enrolled: bool) -> None:
         self.policy = policy
+        self.refuse_enrolled = refuse_enrolled
         self.contents = contents
         ids = {record.lms_user_id for record in records}
         keys = {record.course_run_key for record in records}
@@ -88,7 +92,7 @@ class _Shared:
         verdict = evaluate(ctx)
         if not verdict.can_redeem:
             return check_forced(record)  # its own words for the refusal
-        if (record.lms_user_id, run.pk) in self.enrolled:
+        if self.refuse_enrolled and (record.lms_user_id, run.pk) in self.enrolled:
             return ForcedCheck(
                 False,
                 ALREADY_ENROLLED,

@@ -33,6 +33,20 @@ class CheckAnswer:
     balance_cents: int
     spend_limit_cents: int | None
 
+    @classmethod
+    def of(cls, record, check: ForcedCheck) -> CheckAnswer:
+        """The answer for `record`'s check; the balance read when the check did not say it."""
+        policy = record.subsidy_access_policy
+        balance = check.balance_cents
+        if balance is None:
+            balance = ledger_reads.balance_cents(policy.subsidy_id)
+        return cls(
+            check=check,
+            policy_name=policy.display_name,
+            balance_cents=balance,
+            spend_limit_cents=policy.spend_limit_cents,
+        )
+
     @property
     def price(self) -> str:
         return format_cents(self.check.price_cents)
@@ -84,17 +98,7 @@ def check_view(model_admin, request, object_id: str | None = None):
     answer = None
     if form.is_valid():
         record = form.instance  # the posted values applied to an unsaved copy; never saved here
-        check = check_forced(record)
-        policy = record.subsidy_access_policy
-        balance = (
-            check.balance_cents if check.balance_cents is not None else ledger_reads.balance_cents(policy.subsidy_id)
-        )
-        answer = CheckAnswer(
-            check=check,
-            policy_name=policy.display_name,
-            balance_cents=balance,
-            spend_limit_cents=policy.spend_limit_cents,
-        )
+        answer = CheckAnswer.of(record, check_forced(record))
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Check redeemability",

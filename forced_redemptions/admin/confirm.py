@@ -24,9 +24,7 @@ from customers.models import EnterpriseCustomerUser
 from customers.selectors import learner_link
 from forced_redemptions.admin.check import CheckAnswer
 from forced_redemptions.models import ForcedPolicyRedemption
-from forced_redemptions.next_steps import explain
 from forced_redemptions.selectors import ForcedCheck, check_forced
-from subsidies import selectors as ledger_reads
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +33,7 @@ CONFIRM = "_confirm"
 BACK = "_back"
 CONFIRMED = "_confirmed"  # what the page said would happen (Preview.fingerprint)
 _NOT_CARRIED = {"csrfmiddlewaretoken", CONFIRM, BACK, CONFIRMED}
+_READ_IT = object()  # Preview.of reads the run or the link itself
 
 
 @dataclass
@@ -48,29 +47,23 @@ class Preview:
     now: dt.datetime
 
     @classmethod
-    def of(cls, record: ForcedPolicyRedemption) -> Preview:
-        try:
-            check = check_forced(record)
-        except Exception as error:  # noqa: BLE001 - a page that cannot tell the outcome says so, never a 500
-            logger.exception("The dry run of forced redemption %s failed unexpectedly", record.uuid)
-            problem = f"The check could not run ({type(error).__name__}: {error})."
-            check = ForcedCheck(False, "unexpected_error", problem)
+    def of(
+        cls, record: ForcedPolicyRedemption, *, check: ForcedCheck | None = None, run=_READ_IT, link=_READ_IT
+    ) -> Preview:
+        """The preview of `record`; a caller that previews many passes what it read for all of them at once."""
+        if check is None:
+            try:
+                check = check_forced(record)
+            except Exception as error:  # noqa: BLE001 - a page that cannot tell the outcome says so, never a 500
+                logger.exception("The dry run of forced redemption %s failed unexpectedly", record.uuid)
+                problem = f"The check could not run ({type(error).__name__}: {error})."
+                check = ForcedCheck(False, "unexpected_error", problem)
         policy = record.subsidy_access_policy
-        balance = check.balance_cents
-        if balance is None:
-            balance = ledger_reads.balance_cents(policy.subsidy_id)
-        return cls(
-            record=record,
-            answer=CheckAnswer(
-                check=check,
-                policy_name=policy.display_name,
-                balance_cents=balance,
-                spend_limit_cents=policy.spend_limit_cents,
-            ),
-            run=CourseRun.objects.select_related("course").filter(key=record.course_run_key).first(),
-            link=learner_link(customer=policy.customer_id, lms_user_id=record.lms_user_id),
-            now=timezone.now(),
-        )
+        if run is _READ_IT:
+            run = CourseRun.objects.select_related("course").filter(key=record.course_run_key).first()
+        if link is _READ_IT:
+            link = learner_link(customer=policy.customer_id, lms_user_id=record.lms_user_id)
+        return cls(record=record, answer=CheckAnswer.of(record, check), run=run, link=link, now=timezone.now())
 
     @property
     def charges(self) -> bool:
@@ -87,7 +80,7 @@ class Preview:
 
     @property
     def price(self) -> str:
-        return format_cents(self.answer.check.price_cents)
+        return self.answer.price
 
     @property
     def button(self) -> str:
@@ -97,8 +90,7 @@ class Preview:
 
     @property
     def refusal(self) -> str:
-        check = self.answer.check
-        return "" if self.charges else f"{explain(check.reason, check.message)} ({check.reason})"
+        return "" if self.charges else f"{self.answer.staff_message} ({self.answer.check.reason})"
 
     @property
     def learner_name(self) -> str:

@@ -10,6 +10,7 @@ message ("2 redeemed, 1 refused, 1 skipped") and one message per record.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -17,13 +18,18 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from catalog.models import CourseRun
 from common.admin import message_domain_error
 from common.errors import DomainError
 from common.money import format_cents
+from customers.models import EnterpriseCustomerUser
 from forced_redemptions.admin.confirm import Preview
 from forced_redemptions.admin.outcomes import describe, linked, outcome_message, settled
+from forced_redemptions.bulk_selectors import check_forced_many
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedState
 from forced_redemptions.services import archive_forced_redemption, redeem_forced
+
+logger = logging.getLogger(__name__)
 
 PAGE_TEMPLATE = "admin/forced_redemptions/forcedpolicyredemption/redeem_now_page.html"
 _EXPECTED = "expected_"  # + record pk: what the page showed for the record (Preview.fingerprint, or "skip")
@@ -63,14 +69,51 @@ class Planned:
         return f"Tried, and expected to be refused: {self.preview.refusal} Nothing is charged."
 
 
-def plan(record: ForcedPolicyRedemption) -> Planned:
-    if record.archived_at:
-        return Planned(record, skip_reason=f"archived on {record.archived_at:%Y-%m-%d %H:%M} UTC; not redeemed again.")
-    if record.redeemed_at:
-        return Planned(record, skip_reason=f"already {settled(record)}; nothing is charged again.")
-    if record.state == ForcedState.PENDING:
-        return Planned(record)  # redeem_forced notes it still pending and charges nothing
-    return Planned(record, preview=Preview.of(record))
+def plan(records: list[ForcedPolicyRedemption]) -> list[Planned]:
+    """What "Redeem now" would do with each record; the ones it tries are checked together (what they share,
+    their runs and learner links, read once), with check_forced's answers."""
+    tried = [r for r in records if not (r.archived_at or r.redeemed_at or r.state == ForcedState.PENDING)]
+    checks = _checks(tried)
+    runs = CourseRun.objects.select_related("course").in_bulk({r.course_run_key for r in tried}, field_name="key")
+    links = {
+        (link.customer_id, link.lms_user_id): link
+        for link in EnterpriseCustomerUser.objects.filter(lms_user_id__in={r.lms_user_id for r in tried})
+    }
+    planned = []
+    for record in records:
+        if record.archived_at:
+            skip = f"archived on {record.archived_at:%Y-%m-%d %H:%M} UTC; not redeemed again."
+            planned.append(Planned(record, skip_reason=skip))
+        elif record.redeemed_at:
+            planned.append(Planned(record, skip_reason=f"already {settled(record)}; nothing is charged again."))
+        elif record.state == ForcedState.PENDING:
+            planned.append(Planned(record))  # redeem_forced notes it still pending and charges nothing
+        else:
+            customer_id = record.subsidy_access_policy.customer_id
+            preview = Preview.of(
+                record,
+                check=checks.get(record.pk),
+                run=runs.get(record.course_run_key),
+                link=links.get((customer_id, record.lms_user_id)),
+            )
+            planned.append(Planned(record, preview=preview))
+    return planned
+
+
+def _checks(records: list[ForcedPolicyRedemption]) -> dict:
+    """check_forced of each record, by record, read per policy at once; {} (each checked alone) if that fails."""
+    by_policy: dict = {}
+    for record in records:
+        by_policy.setdefault(record.subsidy_access_policy_id, []).append(record)
+    try:
+        return {
+            record.pk: check
+            for group in by_policy.values()
+            for record, check in zip(group, check_forced_many(group, refuse_enrolled=False), strict=True)
+        }
+    except Exception:  # noqa: BLE001 - Preview.of checks each alone, and says so if one cannot be checked
+        logger.exception("Checking the selected forced redemptions together failed; checking each alone")
+        return {}
 
 
 def redeem_now(model_admin, request, queryset):
@@ -83,7 +126,7 @@ def redeem_now(model_admin, request, queryset):
             messages.WARNING,
         )
         return None
-    planned = [plan(record) for record in records]
+    planned = plan(records)
     if request.POST.get("post") != "yes":
         return _confirmation_page(model_admin, request, planned)
     _run(model_admin, request, planned)

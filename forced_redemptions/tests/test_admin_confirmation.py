@@ -302,3 +302,23 @@ def test_redeem_now_takes_a_bounded_number_of_records_at_a_time(demo, forcer_cli
     [(level, text)] = admin_messages(response)
     assert level == "warning" and "at most 1 records" in text
     assert footprint().live_transactions == 0
+
+
+def test_the_redeem_now_page_checks_its_records_together(demo, forcer_client):
+    """Its page's queries do not grow with the records selected (their checks, runs and links read at once)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from forced_redemptions.tests.helpers import changelist_url, force
+
+    records = [force(lms_user_id=lms_user_id, wait_to_redeem=True) for lms_user_id in (1002, 1003, 1004)]
+
+    def page_queries(selected) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            page = forcer_client.post(
+                changelist_url(), {"action": "redeem_now", "_selected_action": [str(r.pk) for r in selected]}
+            )
+        assert page.status_code == 200 and "Redeem" in page.content.decode()
+        return len(queries)
+
+    assert page_queries(records) == page_queries(records[:1])
