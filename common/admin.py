@@ -67,13 +67,17 @@ def message_domain_error(request, error: DomainError, *, prefix: str = "") -> No
     messages.error(request, f"{prefix}{error.message} ({error.reason})")
 
 
+def admin_link(url_name: str, pk, text) -> str:
+    """`text` as a link to the admin page named `url_name` for `pk`; by URL name, so any app's admin can link to
+    another's records without importing them."""
+    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), text)
+
+
 def transaction_link(transaction_uuid) -> str:
-    """A ledger transaction's uuid as a link to its admin page ("-" without one); by URL name, so any app's
-    admin can link to the ledger without importing it."""
+    """A ledger transaction's uuid as a link to its admin page ("-" without one)."""
     if transaction_uuid is None:
         return "-"
-    url = reverse("admin:subsidies_transaction_change", args=[transaction_uuid])
-    return format_html('<a href="{}">{}</a>', url, transaction_uuid)
+    return admin_link("admin:subsidies_transaction_change", transaction_uuid, transaction_uuid)
 
 
 def permission_denied(request, exception=None):

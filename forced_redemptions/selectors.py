@@ -24,21 +24,6 @@ from fulfillment.services import check_enrollable
 from policies import reasons
 from policies.redeemability import can_redeem, learner_refusal, read_content, read_link
 
-# Refusals that say the input itself is wrong (who or what is forced), not the moment: trying the same record
-# again cannot succeed until staff fix the record, the learner's link or the catalog. These are caught before
-# a record is saved (`require_redeemable_input`); refusals about money, limits or the policy's state are not:
-# redeeming records them as an errored attempt, and "Redeem now" tries again once they are fixed.
-INPUT_REASONS = frozenset(
-    {
-        LearnerNotFound.reason,
-        reasons.LEARNER_NOT_IN_ENTERPRISE,
-        reasons.LEARNER_NOT_IN_ENTERPRISE_GROUP,
-        ContentNotFound.reason,
-        reasons.CONTENT_NOT_IN_CATALOG,
-        MissingExecEdData.reason,
-    }
-)
-
 # The form field behind each piece of exec-ed data the provider needs (fulfillment.services.EXEC_ED_REQUIRED).
 _EXEC_ED_FIELD_OF = {
     "first name": "learner_first_name",

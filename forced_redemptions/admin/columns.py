@@ -5,12 +5,11 @@ every record a forced redemption touches (learner link, run, policy, ledger tran
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import reverse
 from django.utils.html import format_html
 
 from assignments.models import LearnerContentAssignment
 from catalog.models import CourseRun
-from common.admin import transaction_link
+from common.admin import admin_link, transaction_link
 from common.money import format_cents
 from customers.selectors import learner_link
 from forced_redemptions.admin.outcomes import amount
@@ -33,10 +32,6 @@ def state_badge(record: ForcedPolicyRedemption):
     if record.archived_at:
         return format_html('{} <span class="forced-archived">(archived)</span>', badge)
     return badge
-
-
-def admin_link(url_name: str, pk, text) -> str:
-    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), text)
 
 
 class AttemptInline(admin.TabularInline):

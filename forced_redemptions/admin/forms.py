@@ -20,6 +20,7 @@ from forced_redemptions.errors import UnredeemableInput
 from forced_redemptions.models import ForcedPolicyRedemption, ForcedState
 from forced_redemptions.selectors import require_redeemable_input
 from forced_redemptions.services import EDITABLE_FIELDS, ensure_not_duplicate, validate_fields
+from fulfillment.services import TERMS_FORMAT
 
 TERMS_EXAMPLE = "2026-01-31T12:00:00Z"
 
@@ -53,7 +54,7 @@ class IsoDateTimeField(forms.Field):
 
     def prepare_value(self, value):
         if isinstance(value, dt.datetime):
-            return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return value.astimezone(dt.UTC).strftime(TERMS_FORMAT)
         return value
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib import messages
-from django.urls import reverse
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
-from common.admin import transaction_link
+from common.admin import admin_link, transaction_link
 from common.money import format_cents
 from forced_redemptions.models import AttemptOutcome, ForcedPolicyRedemption, ForcedState
 from forced_redemptions.next_steps import explain
@@ -33,8 +32,7 @@ def amount(cents: int | None) -> str:
 
 
 def record_link(record: ForcedPolicyRedemption) -> SafeString:
-    url = reverse("admin:forced_redemptions_forcedpolicyredemption_change", args=[record.pk])
-    return format_html('<a href="{}">{}</a>', url, record.uuid)
+    return admin_link("admin:forced_redemptions_forcedpolicyredemption_change", record.pk, record.uuid)
 
 
 def linked(text: str, record: ForcedPolicyRedemption) -> SafeString:

@@ -2,7 +2,7 @@
 `reversal`: undoing one; `archive`: putting away errored records that never charged; `validation`: field
 checks and duplicates; `attempts`: outcomes on record. Callers import from here."""
 
-from forced_redemptions.services.archive import archive_forced_redemption, archive_refusal
+from forced_redemptions.services.archive import archive_forced_redemption
 from forced_redemptions.services.redemption import (
     create_forced_redemption,
     redeem_forced,
@@ -31,7 +31,6 @@ __all__ = [
     "REVERSED_IN_LEDGER",
     "SETTLED_FIELDS",
     "archive_forced_redemption",
-    "archive_refusal",
     "create_forced_redemption",
     "ensure_not_duplicate",
     "redeem_forced",

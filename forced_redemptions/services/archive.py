@@ -18,7 +18,7 @@ from forced_redemptions.services.attempts import user_or_none
 from subsidies.models import Transaction
 
 
-def archive_refusal(record: ForcedPolicyRedemption) -> str | None:
+def _archive_refusal(record: ForcedPolicyRedemption) -> str | None:
     """Why the record may not be archived, or None if it may."""
     if record.archived_at:
         return f"it was archived already on {record.archived_at:%Y-%m-%d %H:%M} UTC"
@@ -47,7 +47,7 @@ def archive_forced_redemption(*, record: ForcedPolicyRedemption, actor) -> Force
     with lock_errors_as_domain(), transaction.atomic():
         bound_lock_wait()
         current = ForcedPolicyRedemption.objects.select_for_update().get(pk=record.pk)
-        if problem := archive_refusal(current):
+        if problem := _archive_refusal(current):
             raise NotArchivable(f"Not archived: {problem}.", forced_redemption_uuid=str(current.uuid))
         current.archived_at = timezone.now()
         current.modified_by = user_or_none(actor) or current.modified_by

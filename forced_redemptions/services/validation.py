@@ -13,6 +13,7 @@ from common.money import format_cents
 from forced_redemptions.errors import DuplicateForcedRedemption
 from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.services.reversal import reversal_of, settle_if_reversed
+from fulfillment.services import TERMS_FORMAT
 from policies.models import SubsidyAccessPolicy
 
 SETTLED_FIELDS = ("subsidy_access_policy", "lms_user_id", "course_run_key", "content_price_cents")
@@ -110,7 +111,7 @@ def _terms_accepted_problem(value) -> str | None:
     if value.tzinfo is None:
         return "Give the time the terms were accepted with its time zone (UTC: end it with Z)."
     if value > timezone.now():
-        return f"The terms cannot have been accepted in the future ({value.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ})."
+        return f"The terms cannot have been accepted in the future ({value.astimezone(dt.UTC).strftime(TERMS_FORMAT)})."
     return None
 
 
