@@ -8,9 +8,14 @@ from catalog.errors import ContentNotFound
 from catalog.models import Catalog, Course, CourseRun
 
 
+def find_course_run(key: str) -> CourseRun | None:
+    """The run with this key (with its course), or None."""
+    return CourseRun.objects.select_related("course").filter(key=key).first()
+
+
 def get_course_run(key: str) -> CourseRun:
     """The run with this key (with its course), or ContentNotFound."""
-    run = CourseRun.objects.select_related("course").filter(key=key).first()
+    run = find_course_run(key)
     if run is None:
         raise ContentNotFound(f"No course run with key {key!r} exists in the catalog service.", content_key=key)
     return run

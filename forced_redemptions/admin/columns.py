@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from assignments.models import LearnerContentAssignment
-from catalog.models import CourseRun
+from catalog.selectors import find_course_run
 from common.admin import admin_link, transaction_link
 from common.money import format_cents
 from customers.selectors import learner_link
@@ -132,7 +132,7 @@ class ForcedColumnsMixin:
 
     @admin.display(description="course run")
     def course_run_link(self, obj: ForcedPolicyRedemption):
-        run = CourseRun.objects.select_related("course").filter(key=obj.course_run_key).first()
+        run = find_course_run(obj.course_run_key)
         if run is None:
             return f"{obj.course_run_key} (unknown run)"
         return admin_link("admin:catalog_courserun_change", run.pk, f"{run.course.title} · {run.key}")

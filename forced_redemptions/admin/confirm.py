@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from catalog.models import CourseRun
+from catalog.selectors import find_course_run
 from common.money import format_cents
 from customers.models import EnterpriseCustomerUser
 from customers.selectors import learner_link
@@ -60,7 +61,7 @@ class Preview:
                 check = ForcedCheck(False, "unexpected_error", problem)
         policy = record.subsidy_access_policy
         if run is _READ_IT:
-            run = CourseRun.objects.select_related("course").filter(key=record.course_run_key).first()
+            run = find_course_run(record.course_run_key)
         if link is _READ_IT:
             link = learner_link(customer=policy.customer_id, lms_user_id=record.lms_user_id)
         return cls(record=record, answer=CheckAnswer.of(record, check), run=run, link=link, now=timezone.now())

@@ -20,7 +20,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.text import smart_split, unescape_string_literal
 
-from catalog.models import CourseRun, ProductSource
+from catalog.selectors import find_course_run
 from common.admin import HistoryAdmin, message_domain_error
 from common.errors import DomainError
 from common.models import MAX_LMS_USER_ID
@@ -187,8 +187,8 @@ class ForcedPolicyRedemptionAdmin(ForcedColumnsMixin, HistoryAdmin):
         )
         known = request.__dict__.setdefault("_forced_exec_ed_runs", {})
         if key.strip() and key not in known:
-            exec_ed = CourseRun.objects.filter(key=key.strip(), course__product_source=ProductSource.EXEC_ED)
-            known[key] = exec_ed.exists()
+            run = find_course_run(key.strip())
+            known[key] = bool(run and run.course.is_exec_ed)
         return known.get(key, False)
 
     def get_readonly_fields(self, request, obj=None):
@@ -236,7 +236,7 @@ class ForcedPolicyRedemptionAdmin(ForcedColumnsMixin, HistoryAdmin):
         """Whether a run key names an exec-ed run: the page's script opens the exec-ed fieldset for one."""
         if not can_view(request.user):
             raise PermissionDenied(f"Reading run details needs the permission “{VIEW_LABEL}” ({VIEW}).")
-        run = CourseRun.objects.select_related("course").filter(key=request.GET.get("key", "").strip()).first()
+        run = find_course_run(request.GET.get("key", "").strip())
         return JsonResponse({"known": run is not None, "exec_ed": bool(run and run.course.is_exec_ed)})
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
