@@ -48,6 +48,7 @@ from forced_redemptions.services import (
     create_forced_redemption,
     redeem_forced,
     reverse_forced_redemption,
+    saving_redeems,
     update_forced_redemption,
     validate_fields,
 )
@@ -316,7 +317,7 @@ class ForcedRedemptionDetail(APIView):
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         redeem_now = changes.pop("redeem_now", False)
-        if redeem_now and not record.archived_at and record.state in (ForcedState.WAITING, ForcedState.ERRORED):
+        if redeem_now and saving_redeems(record, wait_to_redeem=False):
             _refuse_what_cannot_redeem({f: getattr(record, f) for f in EDITABLE_FIELDS} | changes, record)
         record = update_forced_redemption(record=record, actor=request.user, redeem_now=redeem_now, **changes)
         return Response(_detail(record))

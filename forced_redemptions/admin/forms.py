@@ -17,9 +17,9 @@ from django.contrib.admin.widgets import AdminDateWidget
 from common.admin import add_domain_error
 from common.errors import DomainError
 from forced_redemptions.errors import UnredeemableInput
-from forced_redemptions.models import ForcedPolicyRedemption, ForcedState
+from forced_redemptions.models import ForcedPolicyRedemption
 from forced_redemptions.selectors import require_redeemable_input
-from forced_redemptions.services import EDITABLE_FIELDS, ensure_not_duplicate, validate_fields
+from forced_redemptions.services import EDITABLE_FIELDS, ensure_not_duplicate, saving_redeems, validate_fields
 from fulfillment.services import TERMS_FORMAT
 
 TERMS_EXAMPLE = "2026-01-31T12:00:00Z"
@@ -93,11 +93,8 @@ class ForcedRedemptionForm(forms.ModelForm):
     def redeems(self) -> bool:
         """Whether saving these values redeems (charges): "Wait to redeem" unticked on a new, waiting or errored
         record. Saving a pending, redeemed, reversed or archived one charges nothing."""
-        instance = self.instance
-        if instance.archived_at or (not instance._state.adding and instance.state not in _REDEEMABLE_STATES):
-            return False
         data = getattr(self, "cleaned_data", {})
-        return not data.get("wait_to_redeem", instance.wait_to_redeem)
+        return saving_redeems(self.instance, wait_to_redeem=data.get("wait_to_redeem", self.instance.wait_to_redeem))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -133,6 +130,3 @@ class ForcedRedemptionForm(forms.ModelForm):
             for message in messages:
                 self.add_error(name if name in self.fields else None, message)
         self.add_error(None, f"{error.message} ({error.reason})")
-
-
-_REDEEMABLE_STATES = (ForcedState.WAITING, ForcedState.ERRORED)

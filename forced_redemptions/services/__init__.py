@@ -22,6 +22,7 @@ from forced_redemptions.services.validation import (
     EXEC_ED_FIELDS,
     SETTLED_FIELDS,
     ensure_not_duplicate,
+    saving_redeems,
     validate_fields,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "redeem_forced",
     "redemption_metadata",
     "reverse_forced_redemption",
+    "saving_redeems",
     "settle_after_fulfilment",
     "settle_after_ledger_reversal",
     "settle_if_reversed",

@@ -11,7 +11,7 @@ from catalog.models import CourseRun
 from common.errors import InvalidInput
 from common.money import format_cents
 from forced_redemptions.errors import DuplicateForcedRedemption
-from forced_redemptions.models import ForcedPolicyRedemption
+from forced_redemptions.models import ForcedPolicyRedemption, ForcedState
 from forced_redemptions.services.reversal import reversal_of, settle_if_reversed
 from fulfillment.services import TERMS_FORMAT
 from policies.models import SubsidyAccessPolicy
@@ -113,6 +113,18 @@ def _terms_accepted_problem(value) -> str | None:
     if value > timezone.now():
         return f"The terms cannot have been accepted in the future ({value.astimezone(dt.UTC).strftime(TERMS_FORMAT)})."
     return None
+
+
+# The states in which saving a record (with "wait to redeem" unticked) redeems it.
+_REDEEMABLE_STATES = (ForcedState.WAITING, ForcedState.ERRORED)
+
+
+def saving_redeems(record: ForcedPolicyRedemption, *, wait_to_redeem: bool) -> bool:
+    """Whether saving `record` with this "wait to redeem" redeems (charges): a new, waiting or errored record
+    not archived. Saving a pending, redeemed, reversed or archived one charges nothing."""
+    if record.archived_at or (not record._state.adding and record.state not in _REDEEMABLE_STATES):
+        return False
+    return not wait_to_redeem
 
 
 def standing_redemptions(*, policy_id, lms_user_id: int, course_run_key: str, exclude_pk=None):
